@@ -1,0 +1,31 @@
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+EXTRAS ?= cpu,dev
+LOCOMO ?= ../shared/bench/locomo/locomo_dev.json
+
+.PHONY: install run test bench lint
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip wheel
+	$(PY) -m pip install -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the service on the embedded default (SQLite, local FAISS, in-process jobs, packaged models).
+run: install
+	$(VENV)/bin/memory-service serve
+
+## Install everything and run the test suite.
+test: install
+	$(VENV)/bin/pytest -q
+
+## Ingest and query benchmarks on the LoCoMo dev split; JSON goes to benchmarks/results/.
+bench: install
+	$(PY) benchmarks/ingest_query.py --locomo $(LOCOMO) --out benchmarks/results/ingest_query.json
+	$(PY) benchmarks/faiss_partitioning.py --out benchmarks/results/faiss_partitioning.json
+
+lint: install
+	$(VENV)/bin/ruff check .

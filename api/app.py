@@ -1,0 +1,163 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from api.schemas import (
+    ContextRequest,
+    ContextResponse,
+    ContextStats,
+    ContextUnit,
+    DeleteResponse,
+    EventPage,
+    Health,
+    IngestRequest,
+    IngestResponse,
+    MemoryPage,
+)
+from memory_service.domain import DEFAULT_TENANT, MemoryUnit, Scope
+from memory_service.ingestion import BatchTooLarge, InvalidBatch
+from memory_service.service import MemoryService
+from memory_service.settings import Settings
+
+
+def _field(loc: tuple[object, ...]) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    return ".".join(parts) or "body"
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    message = "; ".join(f"{_field(tuple(e.get('loc', ())))}: {e.get('msg')}" for e in errors[:5])
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        content={"detail": message, "errors": [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors]},
+    )
+
+
+def get_service(request: Request) -> MemoryService:
+    return request.app.state.service
+
+
+def tenant_of(_request: Request) -> str:
+    return DEFAULT_TENANT
+
+
+Service = Annotated[MemoryService, Depends(get_service)]
+Tenant = Annotated[str, Depends(tenant_of)]
+
+
+def query_scope(
+    tenant: Tenant,
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    session_id: str | None = None,
+) -> Scope:
+    try:
+        return Scope(tenant=tenant, user_id=user_id, agent_id=agent_id, session_id=session_id)
+    except ValidationError:
+        raise HTTPException(422, "scope missing: give user_id or agent_id") from None
+
+
+QueryScope = Annotated[Scope, Depends(query_scope)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+def create_app(settings: Settings | None = None, service: MemoryService | None = None) -> FastAPI:
+    """The app. With `service` given, the caller owns its lifecycle (tests, embedding)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if service is not None:
+            yield
+            return
+        app.state.service = await MemoryService.open(settings)
+        try:
+            yield
+        finally:
+            await app.state.service.close()
+
+    app = FastAPI(title="memory-service", version="0.1.0", lifespan=lifespan)
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    if service is not None:
+        app.state.service = service
+
+    @app.post("/v1/events", status_code=202, response_model=IngestResponse)
+    async def ingest_events(body: IngestRequest, svc: Service, tenant: Tenant) -> IngestResponse:
+        try:
+            result = await svc.ingest(body.events, tenant=tenant, wait=body.wait)
+        except BatchTooLarge as exc:
+            raise HTTPException(413, str(exc)) from None
+        except InvalidBatch as exc:
+            raise HTTPException(422, str(exc)) from None
+        return IngestResponse(accepted=result.accepted, event_ids=result.event_ids)
+
+    @app.post("/v1/context", response_model=ContextResponse)
+    async def context(body: ContextRequest, svc: Service, tenant: Tenant) -> ContextResponse:
+        scope = query_scope(tenant, body.user_id, body.agent_id, body.session_id)
+        result = await svc.context(scope, body.query, body.budget_tokens, body.format)
+        return ContextResponse(
+            context=result.context,
+            tokens=result.tokens,
+            units=[
+                ContextUnit(
+                    id=c.unit.id,
+                    text=c.unit.text,
+                    score=c.score,
+                    kind=c.unit.kind,
+                    event_time=c.unit.event_time,
+                    source_event_ids=c.unit.source_event_ids,
+                )
+                for c in result.chosen
+            ],
+            empty=result.empty,
+            stats=ContextStats(
+                candidates_considered=result.candidates_considered,
+                units_chosen=len(result.chosen),
+                timings_ms=result.timings_ms,
+            ),
+        )
+
+    @app.get("/v1/memories", response_model=MemoryPage)
+    async def list_memories(svc: Service, scope: QueryScope, limit: Limit = 100, offset: Offset = 0) -> MemoryPage:
+        units = await svc.list_memories(scope, limit, offset)
+        return MemoryPage(memories=units, next_offset=offset + limit if len(units) == limit else None)
+
+    @app.get("/v1/memories/{unit_id}", response_model=MemoryUnit)
+    async def get_memory(unit_id: int, svc: Service, tenant: Tenant) -> MemoryUnit:
+        unit = await svc.get_memory(unit_id, tenant)
+        if unit is None:
+            raise HTTPException(404, f"memory {unit_id} not found")
+        return unit
+
+    @app.delete("/v1/memories/{unit_id}", response_model=DeleteResponse)
+    async def delete_memory(unit_id: int, svc: Service, tenant: Tenant) -> DeleteResponse:
+        if not await svc.delete_memory(unit_id, tenant):
+            raise HTTPException(404, f"memory {unit_id} not found")
+        return DeleteResponse(deleted=True, id=unit_id)
+
+    @app.get("/v1/events", response_model=EventPage)
+    async def list_events(svc: Service, scope: QueryScope, limit: Limit = 100, offset: Offset = 0) -> EventPage:
+        events = await svc.list_events(scope, limit, offset)
+        return EventPage(events=events, next_offset=offset + limit if len(events) == limit else None)
+
+    @app.get("/healthz", response_model=Health)
+    async def healthz(svc: Service) -> Health:
+        await svc.store.ping()
+        return Health(
+            status="ok",
+            database=svc.store.dialect,
+            units_indexed=sum(len(svc.indexes.tenant(t)) for t in svc.indexes.tenants()),
+        )
+
+    return app

@@ -1,0 +1,155 @@
+"""Ingest a LoCoMo-shaped file end to end, then ask every question: throughput, compression, latency.
+
+    python benchmarks/ingest_query.py --locomo ../shared/bench/locomo/locomo_dev.json \
+        --out benchmarks/results/ingest_query.json
+
+Runs through `MemoryService` (what the REST API calls) on a fresh embedded data dir
+(SQLite, FAISS, packaged embedding model). Evidence recall is printed too: the share
+of annotated evidence turns (categories 1-4) cited by a unit in the returned context.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from memory_service import locomo
+from memory_service.domain import Scope
+from memory_service.service import MemoryService
+from memory_service.settings import Settings
+from memory_service.tokens import count_tokens
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else 0.0
+
+
+async def bench(path: Path, budget: int, compressor: str, conversations: list[str] | None, data_dir: Path) -> dict:
+    samples = [s for s in locomo.load(path) if not conversations or s["sample_id"] in conversations]
+    settings = Settings(data_dir=data_dir, compressor=compressor)
+    service = await MemoryService.open(settings, run_jobs=False)
+    console = Console(stderr=True)
+    try:
+        turns = event_tokens = 0
+        started = time.perf_counter()
+        with Progress(console=console) as progress:
+            task = progress.add_task("ingest", total=sum(len(locomo.sample_events(s)) for s in samples))
+            for sample in samples:
+                events = locomo.sample_events(sample)
+                for start in range(0, len(events), settings.max_batch_events):
+                    chunk = events[start : start + settings.max_batch_events]
+                    await service.ingest(chunk, wait=True)
+                    progress.advance(task, len(chunk))
+                turns += len(events)
+                event_tokens += sum(count_tokens(e.content) for e in events)
+        ingest_s = time.perf_counter() - started
+
+        units = []
+        for sample in samples:
+            offset = 0
+            while page := await service.list_memories(Scope(user_id=sample["sample_id"]), 1000, offset):
+                units.extend(page)
+                offset += len(page)
+        unit_tokens = sum(count_tokens(u.text) for u in units)
+
+        latencies: list[float] = []
+        found = total = 0
+        by_category: dict[int, list[int]] = {}
+        context_tokens: list[int] = []
+        # Warm-up: first query pays for lazy initialisation.
+        await service.context(Scope(user_id=samples[0]["sample_id"]), "warm up", budget)
+        with Progress(console=console) as progress:
+            questions = [q for s in samples for q in locomo.sample_questions(s)]
+            task = progress.add_task("queries", total=len(questions))
+            for q in questions:
+                t0 = time.perf_counter()
+                result = await service.context(Scope(user_id=q.sample_id), q.question, budget)
+                latencies.append((time.perf_counter() - t0) * 1000)
+                progress.advance(task)
+                if q.category == 5 or not q.evidence:
+                    continue
+                cited = {eid for c in result.chosen for eid in c.unit.source_event_ids}
+                hits = sum(f"{q.sample_id}/{dia}" in cited for dia in q.evidence)
+                found += hits
+                total += len(q.evidence)
+                stats = by_category.setdefault(q.category, [0, 0])
+                stats[0] += hits
+                stats[1] += len(q.evidence)
+                context_tokens.append(result.tokens)
+    finally:
+        await service.close()
+
+    return {
+        "file": str(path),
+        "compressor": compressor,
+        "conversations": [s["sample_id"] for s in samples],
+        "budget_tokens": budget,
+        "ingest": {
+            "turns": turns,
+            "seconds": ingest_s,
+            "turns_per_s": turns / ingest_s,
+            "units": len(units),
+            "units_per_turn": len(units) / turns,
+            "event_tokens": event_tokens,
+            "unit_tokens": unit_tokens,
+            "unit_tokens_per_event_token": unit_tokens / event_tokens,
+        },
+        "query": {
+            "questions": len(latencies),
+            "p50_ms": pct(latencies, 50),
+            "p95_ms": pct(latencies, 95),
+            "mean_ms": float(np.mean(latencies)),
+            "context_tokens_mean": float(np.mean(context_tokens)) if context_tokens else 0.0,
+        },
+        "evidence_recall": {
+            "overall_1_4": found / total if total else 0.0,
+            "by_category": {str(c): h / n for c, (h, n) in sorted(by_category.items())},
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Ingest throughput and query latency on a LoCoMo-shaped file.")
+    parser.add_argument("--locomo", type=Path, required=True)
+    parser.add_argument("--budget", type=int, default=512)
+    parser.add_argument("--compressor", default="extractive")
+    parser.add_argument("--conversations", default="", help="comma-separated sample ids (default all)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ingest_query.json"))
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        report = asyncio.run(
+            bench(args.locomo, args.budget, args.compressor, [c for c in args.conversations.split(",") if c], Path(tmp))
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+
+    ingest, query, recall = report["ingest"], report["query"], report["evidence_recall"]
+    table = Table(title=f"{args.locomo.name}: {args.compressor}, budget {args.budget}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("target", justify="right")
+    table.add_row("ingest turns/s (end to end)", f"{ingest['turns_per_s']:.1f}", ">= 100")
+    table.add_row("units per turn", f"{ingest['units_per_turn']:.2f}", "")
+    table.add_row("unit tokens / event tokens", f"{ingest['unit_tokens_per_event_token']:.2f}", "")
+    table.add_row("query p50 ms", f"{query['p50_ms']:.1f}", "")
+    table.add_row("query p95 ms", f"{query['p95_ms']:.1f}", "<= 50")
+    table.add_row("context tokens (mean)", f"{query['context_tokens_mean']:.0f}", f"<= {args.budget}")
+    table.add_row("evidence recall, cat 1-4", f"{recall['overall_1_4']:.3f}", "")
+    for category, value in recall["by_category"].items():
+        table.add_row(f"  category {category}", f"{value:.3f}", "")
+    Console().print(table)
+    Console().print(f"JSON: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Reading LoCoMo-shaped files (the `locomo10.json` layout) as events and questions."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from memory_service.domain import EventIn
+
+_SESSION = re.compile(r"^session_(\d+)$")
+_DIA = re.compile(r"D\s*:?\s*(\d+)\s*:\s*(\d+)")
+
+
+@dataclass(frozen=True)
+class Question:
+    sample_id: str
+    question: str
+    answer: str | None
+    evidence: list[str]
+    category: int
+
+
+def parse_session_time(value: str) -> datetime:
+    """'1:56 pm on 8 May, 2023' -> an aware UTC datetime."""
+    return datetime.strptime(value.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=timezone.utc)
+
+
+def load(path: Path | str) -> list[dict[str, Any]]:
+    data = json.loads(Path(path).read_text())
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list) or not all(isinstance(s, dict) and "conversation" in s for s in data):
+        raise ValueError(f"{path}: not a LoCoMo file (expected a list of objects with 'conversation')")
+    return data
+
+
+def sample_events(sample: dict[str, Any]) -> list[EventIn]:
+    """One user_id per conversation, a session_id per session, event_id `<sample_id>/<dia_id>`."""
+    sample_id = str(sample["sample_id"])
+    conversation = sample["conversation"]
+    speaker_a = conversation.get("speaker_a")
+    events: list[EventIn] = []
+    sessions = sorted(
+        (int(m.group(1)), key) for key in conversation if (m := _SESSION.match(key))
+    )
+    for number, key in sessions:
+        started = parse_session_time(conversation[f"{key}_date_time"])
+        for i, turn in enumerate(conversation[key]):
+            metadata: dict[str, Any] = {"dia_id": turn["dia_id"]}
+            if turn.get("blip_caption"):
+                metadata["blip_caption"] = turn["blip_caption"]
+            events.append(
+                EventIn(
+                    event_id=f"{sample_id}/{turn['dia_id']}",
+                    user_id=sample_id,
+                    session_id=f"session_{number}",
+                    role="user" if turn["speaker"] == speaker_a else "assistant",
+                    speaker=turn["speaker"],
+                    content=turn.get("text") or turn.get("blip_caption") or "(no text)",
+                    timestamp=started + timedelta(seconds=30 * i),
+                    metadata=metadata,
+                )
+            )
+    return events
+
+
+def normalize_dia_ids(evidence: list[str]) -> list[str]:
+    """Lenient evidence parsing: 'D8:6; D9:17' -> two ids, 'D:11:26' -> 'D11:26', 'D30:05' -> 'D30:5'."""
+    out: list[str] = []
+    for item in evidence:
+        for m in _DIA.finditer(str(item)):
+            dia = f"D{int(m.group(1))}:{int(m.group(2))}"
+            if dia not in out:
+                out.append(dia)
+    return out
+
+
+def sample_questions(sample: dict[str, Any]) -> list[Question]:
+    return [
+        Question(
+            sample_id=str(sample["sample_id"]),
+            question=qa["question"],
+            answer=None if qa.get("answer") is None else str(qa["answer"]),
+            evidence=normalize_dia_ids(qa.get("evidence", [])),
+            category=int(qa["category"]),
+        )
+        for qa in sample.get("qa", [])
+    ]

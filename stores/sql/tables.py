@@ -1,0 +1,108 @@
+"""SQL tables. SQL is the source of truth; every index is rebuilt from here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+UtcDateTime = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("tenant", "event_id", name="uq_events_tenant_event_id"),
+        Index("ix_events_scope", "tenant", "user_id", "agent_id", "session_id", "timestamp"),
+        Index("ix_events_pending", "tenant", "compressed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    event_id: Mapped[str] = mapped_column(String(256))
+    user_id: Mapped[str | None] = mapped_column(String(256))
+    agent_id: Mapped[str | None] = mapped_column(String(256))
+    session_id: Mapped[str | None] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    speaker: Mapped[str | None] = mapped_column(String(256))
+    content: Mapped[str] = mapped_column(Text)
+    tool: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    timestamp: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    # Processing state only: the event itself is never changed.
+    compressed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class MemoryUnitRow(Base):
+    __tablename__ = "memory_units"
+    __table_args__ = (
+        Index("ix_units_scope", "tenant", "user_id", "agent_id", "session_id"),
+        Index("ix_units_agent", "tenant", "agent_id"),
+        Index("ix_units_hash", "tenant", "hash"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[str | None] = mapped_column(String(256))
+    agent_id: Mapped[str | None] = mapped_column(String(256))
+    session_id: Mapped[str | None] = mapped_column(String(256))
+    text: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    persons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    entities: Mapped[list[str]] = mapped_column(JSON, default=list)
+    location: Mapped[str | None] = mapped_column(String(256))
+    topic: Mapped[str | None] = mapped_column(String(256))
+    event_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    valid_from: Mapped[datetime] = mapped_column(UtcDateTime)
+    valid_to: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    source_event_ids: Mapped[list[str]] = mapped_column(JSON)
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    child_unit_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    importance: Mapped[float] = mapped_column(Float, default=0.5)
+    access_count: Mapped[int] = mapped_column(Integer, default=0)
+    compressor: Mapped[str] = mapped_column(String(64))
+    compressor_version: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    # Text the lexical index covers: unit text plus keywords, persons, entities.
+    search_text: Mapped[str] = mapped_column(Text)
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class UnitChangeRow(Base):
+    """The change log: one row per unit write, in the same transaction.
+
+    Indexes remember the last `seq` they applied and catch up from it.
+    """
+
+    __tablename__ = "unit_changes"
+    __table_args__ = (Index("ix_unit_changes_tenant_seq", "tenant", "seq"),)
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    unit_id: Mapped[int] = mapped_column(BigInteger)
+    op: Mapped[str] = mapped_column(String(16))  # "upsert" | "delete"
+    at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,145 @@
+"""The SQL store against real SQLite and real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from memory_service.domain import Event, MemoryUnitDraft, Scope
+from stores.sql.store import AlreadyCompressed, NewUnit, SqlStore
+
+T0 = datetime(2023, 5, 8, 13, 56, tzinfo=timezone.utc)
+
+
+def event(event_id: str, content: str, user: str = "u1", minutes: int = 0, tenant: str = "local") -> Event:
+    return Event(
+        tenant=tenant,
+        event_id=event_id,
+        user_id=user,
+        session_id="s1",
+        role="user",
+        speaker="Caroline",
+        content=content,
+        timestamp=T0 + timedelta(minutes=minutes),
+        received_at=T0,
+    )
+
+
+def new_unit(text: str, source: str, user: str = "u1", tenant: str = "local") -> NewUnit:
+    return NewUnit(
+        draft=MemoryUnitDraft(text=text, source_event_ids=[source], keywords=text.lower().split()[:3]),
+        scope=Scope(tenant=tenant, user_id=user, session_id="s1"),
+        embedding=np.ones(4, dtype=np.float32).tobytes(),
+        compressor="extractive",
+        compressor_version="1",
+    )
+
+
+@pytest.fixture
+async def store(db_url: str):
+    store = await SqlStore.open(db_url)
+    yield store
+    await store.close()
+
+
+async def test_migrations_are_idempotent(db_url: str) -> None:
+    first = await SqlStore.open(db_url)
+    await first.close()
+    second = await SqlStore.open(db_url)
+    assert await second.count_events() == 0
+    await second.close()
+
+
+async def test_insert_events_is_idempotent_per_event_id(store: SqlStore) -> None:
+    new = await store.insert_events([event("e1", "a"), event("e2", "b")])
+    assert new == ["e1", "e2"]
+    again = await store.insert_events([event("e2", "b changed"), event("e3", "c")])
+    assert again == ["e3"]
+    events = await store.list_events(Scope(user_id="u1"))
+    assert [e.event_id for e in events] == ["e1", "e2", "e3"]
+    assert events[1].content == "b"  # the first version is kept, never overwritten
+    assert events[0].timestamp == T0
+
+
+async def test_same_event_id_in_two_tenants_is_two_events(store: SqlStore) -> None:
+    await store.insert_events([event("e1", "a", tenant="t1"), event("e1", "b", tenant="t2")])
+    assert await store.count_events(Scope(tenant="t1", user_id="u1")) == 1
+    assert await store.count_events(Scope(tenant="t2", user_id="u1")) == 1
+
+
+async def test_pending_events_then_compression_marks_them_done(store: SqlStore) -> None:
+    await store.insert_events([event("e1", "Caroline went hiking", minutes=0), event("e2", "Melanie paints", minutes=1)])
+    scope = Scope(user_id="u1", session_id="s1")
+    assert await store.pending_scopes() == [scope]
+    pending = await store.pending_events(scope)
+    assert [e.event_id for e in pending] == ["e1", "e2"]
+
+    units = await store.save_compression("local", [new_unit("Caroline went hiking", "e1")], ["e1", "e2"])
+    assert units[0].id > 0 and units[0].source_event_ids == ["e1"]
+    assert await store.pending_events(scope) == []
+    assert await store.pending_scopes() == []
+    changes = await store.changes_since(0)
+    assert [(c.unit_id, c.op) for c in changes] == [(units[0].id, "upsert")]
+
+    with pytest.raises(AlreadyCompressed):
+        await store.save_compression("local", [new_unit("duplicate", "e1")], ["e1"])
+    assert await store.count_units() == 1  # the failed save stored nothing
+
+
+async def test_lexical_search_is_scoped_and_ranked(store: SqlStore) -> None:
+    await store.insert_events([event("e1", "x"), event("e2", "y"), event("e3", "z", user="u2")])
+    await store.save_compression(
+        "local",
+        [
+            new_unit("Caroline adopted a golden retriever puppy", "e1"),
+            new_unit("Caroline bought running shoes", "e2"),
+            new_unit("Someone else adopted a puppy", "e3", user="u2"),
+        ],
+        [],
+    )
+    hits = await store.lexical_search(Scope(user_id="u1"), "puppy adopted", 10)
+    units = await store.units_by_ids("local", [i for i, _ in hits])
+    assert [units[i].text for i, _ in hits] == ["Caroline adopted a golden retriever puppy"]
+    # stemming: "running" matches "runs"
+    hits = await store.lexical_search(Scope(user_id="u1"), "runs", 10)
+    assert len(hits) == 1
+    assert await store.lexical_search(Scope(user_id="u1"), "?!", 10) == []
+
+
+async def test_delete_unit_logs_a_delete_and_leaves_lexical_index(store: SqlStore) -> None:
+    await store.insert_events([event("e1", "x")])
+    [unit] = await store.save_compression("local", [new_unit("Caroline adopted a puppy", "e1")], ["e1"])
+    assert await store.delete_unit("local", unit.id)
+    assert not await store.delete_unit("local", unit.id)
+    assert await store.get_unit("local", unit.id) is None
+    assert await store.lexical_search(Scope(user_id="u1"), "puppy", 10) == []
+    assert [c.op for c in await store.changes_since(0)] == ["upsert", "delete"]
+    # the raw event is untouched by deleting a unit derived from it
+    assert [e.event_id for e in await store.list_events(Scope(user_id="u1"))] == ["e1"]
+
+
+async def test_unit_round_trip_keeps_every_field(store: SqlStore) -> None:
+    await store.insert_events([event("e1", "x")])
+    draft = MemoryUnitDraft(
+        text="Caroline moved to Denver in May 2023",
+        kind="event",
+        keywords=["moved", "denver"],
+        persons=["Caroline"],
+        entities=["Denver"],
+        location="Denver",
+        topic="housing",
+        event_time=T0,
+        source_event_ids=["e1"],
+        importance=0.7,
+    )
+    new = NewUnit(draft, Scope(user_id="u1", session_id="s1"), np.arange(4, dtype=np.float32).tobytes(), "extractive", "1")
+    [saved] = await store.save_compression("local", [new], ["e1"])
+    loaded = await store.get_unit("local", saved.id)
+    assert loaded is not None
+    assert loaded.model_dump(exclude={"created_at", "updated_at"}) == saved.model_dump(exclude={"created_at", "updated_at"})
+    assert loaded.event_time == T0 and loaded.valid_from == T0 and loaded.valid_to is None
+    assert loaded.persons == ["Caroline"] and loaded.location == "Denver"
+    embeddings = await store.embeddings([saved.id])
+    assert np.frombuffer(embeddings[saved.id][1], dtype=np.float32).tolist() == [0, 1, 2, 3]

@@ -1,0 +1,40 @@
+"""docker-compose.yml and the Dockerfile cannot run here (no Docker engine); check what can be checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_compose_file_parses_and_wires_api_to_postgres_and_redis() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"api", "postgres", "redis"} <= set(services)
+    api = services["api"]
+    env = api["environment"]
+    assert env["MEMORY_SERVICE_DATABASE_URL"].startswith("postgresql+asyncpg://")
+    assert "@postgres:5432/" in env["MEMORY_SERVICE_DATABASE_URL"]
+    assert env["MEMORY_SERVICE_REDIS_URL"] == "redis://redis:6379/0"
+    assert api["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert api["depends_on"]["redis"]["condition"] == "service_healthy"
+    for name in ("api", "postgres", "redis"):
+        assert services[name]["healthcheck"]["test"], name
+    declared = set(compose["volumes"])
+    used = {v.split(":")[0] for s in services.values() for v in s.get("volumes", [])}
+    assert used <= declared
+    # The compose credentials are the ones the database URL uses.
+    pg_env = services["postgres"]["environment"]
+    assert f"{pg_env['POSTGRES_USER']}:{pg_env['POSTGRES_PASSWORD']}@" in env["MEMORY_SERVICE_DATABASE_URL"]
+    assert env["MEMORY_SERVICE_DATABASE_URL"].endswith("/" + pg_env["POSTGRES_DB"])
+
+
+def test_dockerfile_copies_every_package_and_serves_on_all_interfaces() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in ("memory_service", "compressors", "stores", "api"):
+        assert f"COPY {package} ./{package}" in dockerfile
+    assert "torch==2.13.0" in dockerfile
+    assert "MEMORY_SERVICE_HOST=0.0.0.0" in dockerfile
+    assert 'CMD ["memory-service", "serve"]' in dockerfile
