@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from memory_service import locomo
 from memory_service.domain import EventIn, Scope
+from memory_service.ingestion import check_limits
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 
@@ -120,6 +121,8 @@ def ingest(
         service = await MemoryService.open(settings_with(compressor), run_jobs=False)
         try:
             batch = service.settings.max_batch_events
+            for start in range(0, len(events), batch):  # reject a bad file before storing any of it
+                check_limits(events[start : start + batch], batch, service.settings.max_event_bytes)
             new = 0
             with Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
@@ -129,15 +132,9 @@ def ingest(
                     result = await service.ingest(events[start : start + batch])
                     new += len(result.new_event_ids)
                     progress.advance(task, len(events[start : start + batch]))
-                scopes = await service.store.pending_scopes()
-                pending = {s: len(await service.store.pending_events(s)) for s in scopes}
-                task = progress.add_task("compressing", total=sum(pending.values()))
-                units = 0
-                for scope, count in pending.items():
-                    stats = await service.compress_scope(scope)
-                    units += stats.units
-                    progress.advance(task, count)
-                await service.index_sync.catch_up()
+                task = progress.add_task("compressing", total=await service.store.count_pending_events())
+                stats = await service.compress_pending(lambda n: progress.advance(task, n))
+                units = stats.units
             return {"events": len(events), "new_events": new, "units_created": units}
         finally:
             await service.close()

@@ -28,7 +28,7 @@ def packaged_model_path() -> str:
 
 
 class SentenceTransformerEmbedder:
-    def __init__(self, model: str | None = None, device: str | None = None, batch_size: int = 64) -> None:
+    def __init__(self, model: str | None = None, device: str | None = None, batch_size: int = 32) -> None:
         # Never reach for the Hugging Face hub: models are local paths or already cached.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

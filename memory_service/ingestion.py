@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from compressors.base import Compressor
@@ -70,6 +71,15 @@ def windows(events: Sequence[Event], size: int, overlap: int, before: Sequence[E
     return out
 
 
+RECENT_UNITS = 10
+
+
+@dataclass
+class _ScopeQueue:
+    batches: deque[list[CompressionWindow]]
+    recent: list[MemoryUnit]
+
+
 @dataclass
 class CompressionStats:
     events: int = 0
@@ -92,6 +102,7 @@ class CompressionPipeline:
         window_size: int = 8,
         window_overlap: int = 2,
         windows_per_batch: int = 16,
+        events_per_round: int = 512,
     ) -> None:
         self.store = store
         self.compressor = compressor
@@ -99,47 +110,73 @@ class CompressionPipeline:
         self.window_size = window_size
         self.window_overlap = window_overlap
         self.windows_per_batch = windows_per_batch
+        self.events_per_round = events_per_round
 
-    async def compress_scope(self, scope: Scope) -> CompressionStats:
+    async def compress_scopes(
+        self, scopes: Sequence[Scope], on_progress: Callable[[int], None] | None = None
+    ) -> CompressionStats:
+        """Compress the pending events of several scopes.
+
+        Work goes in rounds of about `events_per_round` events taken across scopes (at
+        most one batch of windows per scope per round, so a scope's next batch sees the
+        units saved from its previous one). Each round embeds all its units in one call:
+        the embedding model dominates ingest cost and is far faster on large batches.
+        """
         stats = CompressionStats()
-        pending = await self.store.pending_events(scope)
-        if not pending:
-            return stats
-        before = await self.store.events_before(scope, pending[0], self.window_overlap)
-        recent = await self.store.recent_units(scope, 10)
-        all_windows = windows(pending, self.window_size, self.window_overlap, before)
-        for start in range(0, len(all_windows), self.windows_per_batch):
-            batch = all_windows[start : start + self.windows_per_batch]
-            for window in batch:
-                window.recent_units = recent
-            try:
-                saved = await self._compress_batch(scope, batch)
-            except AlreadyCompressed as exc:
-                log.info("scope %s: %s; leaving the rest to the process that did", scope.label(), exc)
-                break
-            if saved:
-                recent = (recent + saved)[-10:]
-            stats.windows += len(batch)
-            stats.events += sum(len(w.events) for w in batch)
-            stats.units += len(saved)
-        return stats
-
-    async def _compress_batch(self, scope: Scope, batch: list[CompressionWindow]) -> list[MemoryUnit]:
-        drafts = await asyncio.to_thread(lambda: [self._compress_window(w) for w in batch])
-        flat = [d for window_drafts in drafts for d in window_drafts]
-        vectors = await asyncio.to_thread(self.embedder.embed, [d.text for d in flat]) if flat else []
-        new_units = [
-            NewUnit(
-                draft=draft,
-                scope=scope,
-                embedding=to_bytes(vector),
-                compressor=self.compressor.name,
-                compressor_version=self.compressor.version,
+        queues: dict[Scope, _ScopeQueue] = {}
+        for scope in scopes:
+            pending = await self.store.pending_events(scope)
+            if not pending:
+                continue
+            before = await self.store.events_before(scope, pending[0], self.window_overlap)
+            all_windows = windows(pending, self.window_size, self.window_overlap, before)
+            batches = deque(
+                all_windows[i : i + self.windows_per_batch] for i in range(0, len(all_windows), self.windows_per_batch)
             )
-            for draft, vector in zip(flat, vectors)
-        ]
-        event_ids = [e.event_id for w in batch for e in w.events]
-        return await self.store.save_compression(scope.tenant, new_units, event_ids)
+            queues[scope] = _ScopeQueue(batches, await self.store.recent_units(scope, RECENT_UNITS))
+        while queues:
+            jobs: list[tuple[Scope, list[CompressionWindow]]] = []
+            events = 0
+            for scope, queue in list(queues.items()):
+                batch = queue.batches.popleft()
+                for window in batch:
+                    window.recent_units = queue.recent
+                jobs.append((scope, batch))
+                events += sum(len(w.events) for w in batch)
+                if events >= self.events_per_round:
+                    break
+            drafts = await asyncio.to_thread(lambda: [[self._compress_window(w) for w in b] for _, b in jobs])
+            texts = [d.text for job in drafts for window in job for d in window]
+            vectors = iter(await asyncio.to_thread(self.embedder.embed, texts) if texts else [])
+            for (scope, batch), job_drafts in zip(jobs, drafts):
+                new_units = [
+                    NewUnit(
+                        draft=draft,
+                        scope=scope,
+                        embedding=to_bytes(next(vectors)),
+                        compressor=self.compressor.name,
+                        compressor_version=self.compressor.version,
+                    )
+                    for window_drafts in job_drafts
+                    for draft in window_drafts
+                ]
+                event_ids = [e.event_id for w in batch for e in w.events]
+                try:
+                    saved = await self.store.save_compression(scope.tenant, new_units, event_ids)
+                except AlreadyCompressed as exc:
+                    log.info("scope %s: %s; leaving the rest to the process that did", scope.label(), exc)
+                    queues.pop(scope, None)
+                    continue
+                stats.windows += len(batch)
+                stats.events += len(event_ids)
+                stats.units += len(saved)
+                if on_progress is not None:
+                    on_progress(len(event_ids))
+                queue = queues[scope]
+                queue.recent = (queue.recent + saved)[-RECENT_UNITS:]
+                if not queue.batches:
+                    del queues[scope]
+        return stats
 
     def _compress_window(self, window: CompressionWindow) -> list[MemoryUnitDraft]:
         allowed = {e.event_id for e in window.events}

@@ -15,11 +15,11 @@ from memory_service.domain import Scope
 
 log = logging.getLogger(__name__)
 
-ScopeHandler = Callable[[Scope], Awaitable[object]]
+ScopesHandler = Callable[[list[Scope]], Awaitable[object]]
 
 
 class InProcessJobs:
-    def __init__(self, handler: ScopeHandler) -> None:
+    def __init__(self, handler: ScopesHandler) -> None:
         self.handler = handler
         self._queue: asyncio.Queue[Scope] = asyncio.Queue()
         self._waiting: dict[Scope, asyncio.Future[None]] = {}
@@ -40,6 +40,10 @@ class InProcessJobs:
             self._task = None
 
     @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    @property
     def depth(self) -> int:
         return self._queue.qsize()
 
@@ -54,18 +58,24 @@ class InProcessJobs:
 
     async def _run(self) -> None:
         while True:
-            scope = await self._queue.get()
-            future = self._waiting.pop(scope)
+            # Everything queued so far goes in one call: the pipeline batches across scopes.
+            scopes = [await self._queue.get()]
+            while not self._queue.empty():
+                scopes.append(self._queue.get_nowait())
+            futures = [self._waiting.pop(scope) for scope in scopes]
             try:
-                await self.handler(scope)
+                await self.handler(scopes)
             except asyncio.CancelledError:
-                future.cancel()
+                for future in futures:
+                    future.cancel()
                 raise
             except Exception as exc:  # the events stay pending and are retried on the next submit/start
                 self.failed += 1
-                log.exception("compression of scope %s failed", scope.label())
-                if not future.done():
-                    future.set_exception(exc)
+                log.exception("compression of %d scope(s) failed", len(scopes))
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(exc)
             else:
-                if not future.done():
-                    future.set_result(None)
+                for future in futures:
+                    if not future.done():
+                        future.set_result(None)

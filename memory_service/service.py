@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from compressors.base import Compressor, create_compressor
@@ -65,8 +65,9 @@ class MemoryService:
         self.retriever = HybridRetriever(
             store, embedder, indexes, self.index_sync, settings.candidates, settings.rrf_k, settings.min_relevance
         )
-        self.jobs = InProcessJobs(self.compress_scope)
-        self._scope_locks: dict[Scope, asyncio.Lock] = {}
+        self.jobs = InProcessJobs(self.compress_scopes)
+        # Compression is CPU-bound: one round at a time in this process.
+        self._compress_lock = asyncio.Lock()
         self._saver: asyncio.Task[None] | None = None
 
     @classmethod
@@ -128,28 +129,23 @@ class MemoryService:
         new_ids = await self.store.insert_events(stored)
         scopes = list(dict.fromkeys(e.scope for e in stored))
         if wait:
-            for scope in scopes:
-                await self.compress_scope(scope)
+            await self.compress_scopes(scopes)
             await self.index_sync.catch_up()
-        else:
+        elif self.jobs.running:
             for scope in scopes:
                 self.jobs.submit(scope)
         return IngestResult(len(stored), [e.event_id for e in stored], new_ids)
 
-    async def compress_scope(self, scope: Scope) -> CompressionStats:
-        lock = self._scope_locks.setdefault(scope, asyncio.Lock())
-        async with lock:
-            return await self.pipeline.compress_scope(scope)
+    async def compress_scopes(
+        self, scopes: Sequence[Scope], on_progress: Callable[[int], None] | None = None
+    ) -> CompressionStats:
+        async with self._compress_lock:
+            return await self.pipeline.compress_scopes(scopes, on_progress)
 
-    async def compress_pending(self) -> CompressionStats:
-        total = CompressionStats()
-        for scope in await self.store.pending_scopes():
-            stats = await self.compress_scope(scope)
-            total.events += stats.events
-            total.units += stats.units
-            total.windows += stats.windows
+    async def compress_pending(self, on_progress: Callable[[int], None] | None = None) -> CompressionStats:
+        stats = await self.compress_scopes(await self.store.pending_scopes(), on_progress)
         await self.index_sync.catch_up()
-        return total
+        return stats
 
     # -- query -----------------------------------------------------------------
 

@@ -251,6 +251,11 @@ class SqlStore:
             rows = list(await session.scalars(stmt))
         return [event_from_row(r) for r in reversed(rows)]
 
+    async def count_pending_events(self) -> int:
+        stmt = select(func.count()).select_from(EventRow).where(EventRow.compressed_at.is_(None))
+        async with self.session() as session:
+            return int(await session.scalar(stmt) or 0)
+
     async def count_events(self, scope: Scope | None = None) -> int:
         stmt = select(func.count()).select_from(EventRow)
         if scope is not None:
@@ -263,47 +268,48 @@ class SqlStore:
     async def save_compression(
         self, tenant: str, units: Sequence[NewUnit], compressed_event_ids: Sequence[str]
     ) -> list[MemoryUnit]:
-        """Store units, log each in the change log and mark the events compressed, in one transaction."""
+        """Store units, log each in the change log and mark the events compressed, in one transaction.
+
+        The events are claimed first: if another process compressed any of them
+        meanwhile, nothing is written and `AlreadyCompressed` is raised.
+        """
         now = utc_now()
+        rows = [
+            {
+                "tenant": tenant,
+                "user_id": u.scope.user_id,
+                "agent_id": u.scope.agent_id,
+                "session_id": u.scope.session_id,
+                "text": u.draft.text,
+                "kind": u.draft.kind,
+                "keywords": u.draft.keywords,
+                "persons": u.draft.persons,
+                "entities": u.draft.entities,
+                "location": u.draft.location,
+                "topic": u.draft.topic,
+                "event_time": u.draft.event_time,
+                "valid_from": u.draft.event_time or now,
+                "valid_to": None,
+                "source_event_ids": u.draft.source_event_ids,
+                "level": u.level,
+                "child_unit_ids": list(u.child_unit_ids),
+                "importance": u.draft.importance,
+                "access_count": 0,
+                "compressor": u.compressor,
+                "compressor_version": u.compressor_version,
+                "hash": u.draft.content_hash(),
+                "embedding": u.embedding,
+                "search_text": search_text_of(u.draft),
+                "history": [{"at": now.isoformat(), "op": "created", "by": u.compressor}],
+                "created_at": now,
+                "updated_at": now,
+            }
+            for u in units
+        ]
         async with self.session() as session, session.begin():
-            rows = [
-                MemoryUnitRow(
-                    tenant=tenant,
-                    user_id=u.scope.user_id,
-                    agent_id=u.scope.agent_id,
-                    session_id=u.scope.session_id,
-                    text=u.draft.text,
-                    kind=u.draft.kind,
-                    keywords=u.draft.keywords,
-                    persons=u.draft.persons,
-                    entities=u.draft.entities,
-                    location=u.draft.location,
-                    topic=u.draft.topic,
-                    event_time=u.draft.event_time,
-                    valid_from=u.draft.event_time or now,
-                    valid_to=None,
-                    source_event_ids=u.draft.source_event_ids,
-                    level=u.level,
-                    child_unit_ids=list(u.child_unit_ids),
-                    importance=u.draft.importance,
-                    access_count=0,
-                    compressor=u.compressor,
-                    compressor_version=u.compressor_version,
-                    hash=u.draft.content_hash(),
-                    embedding=u.embedding,
-                    search_text=search_text_of(u.draft),
-                    history=[{"at": now.isoformat(), "op": "created", "by": u.compressor}],
-                    created_at=now,
-                    updated_at=now,
-                )
-                for u in units
-            ]
-            session.add_all(rows)
-            await session.flush()
-            session.add_all(UnitChangeRow(tenant=tenant, unit_id=r.id, op="upsert", at=now) for r in rows)
             if compressed_event_ids:
                 ids = sorted(set(compressed_event_ids))
-                result = await session.execute(
+                claimed = await session.execute(
                     update(EventRow)
                     .where(
                         EventRow.tenant == tenant,
@@ -312,10 +318,21 @@ class SqlStore:
                     )
                     .values(compressed_at=now)
                 )
-                if result.rowcount != len(ids):
+                if claimed.rowcount != len(ids):
                     # Another process compressed (some of) these events first: keep its units.
-                    raise AlreadyCompressed(f"{len(ids) - result.rowcount} of {len(ids)} events already compressed")
-        return [unit_from_row(r) for r in rows]
+                    raise AlreadyCompressed(f"{len(ids) - claimed.rowcount} of {len(ids)} events already compressed")
+            if rows:
+                table = MemoryUnitRow.__table__
+                result = await session.execute(
+                    table.insert().returning(table.c.id, sort_by_parameter_order=True), rows
+                )
+                for row, (unit_id,) in zip(rows, result.all()):
+                    row["id"] = unit_id
+                await session.execute(
+                    UnitChangeRow.__table__.insert(),
+                    [{"tenant": tenant, "unit_id": r["id"], "op": "upsert", "at": now} for r in rows],
+                )
+        return [MemoryUnit.model_validate(r) for r in rows]
 
     async def get_unit(self, tenant: str, unit_id: int) -> MemoryUnit | None:
         async with self.session() as session:
