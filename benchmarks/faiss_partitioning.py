@@ -57,7 +57,7 @@ def run(total: int, dim: int, scope_sizes: list[int], queries: int, k: int, seed
         per_scope_bytes = sum(index_bytes(i.index) for i in per_scope)
 
         filtered_ms, partitioned_ms, agree = [], [], 0
-        for q in range(queries):
+        for _ in range(queries):
             s = int(rng.integers(scopes))
             lo, hi = s * scope_size, (s + 1) * scope_size
             allowed = ids[lo:hi].tolist()

@@ -20,9 +20,9 @@ from datetime import date, datetime, time, timedelta
 from dateutil.relativedelta import relativedelta
 
 _MONTH_NAMES = (
-    "January February March April May June July August September October November December".split()
+    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
 )
-_WEEKDAYS = {d: i for i, d in enumerate("monday tuesday wednesday thursday friday saturday sunday".split())}
+_WEEKDAYS = {d: i for i, d in enumerate(["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])}
 _NUMBERS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a couple of": 2, "a couple": 2,
@@ -36,7 +36,7 @@ _COUNT = (
 )
 # Every expression contains one of these words; most sentences have none, and this
 # check is several times faster than the full pattern.
-_TRIGGER = re.compile(r"\b(?:yesterday|today|tomorrow|tonight|last|this|next|coming|upcoming|ago|in|now)\b", re.I)
+_TRIGGER = re.compile(r"\b(?:yesterday|today|tomorrow|tonight|last|this|next|coming|upcoming|ago|in|now)\b", re.IGNORECASE)
 _RELATIVE = re.compile(
     r"(?=[ytlncuaoeifmsdw0-9])\b(?:"
     r"(?P<dby>(?:the\s+)?day\s+before\s+yesterday)"
@@ -62,16 +62,16 @@ _NO_PREPOSITION = frozenset(
 # "in two weeks" is a date only when it looks ahead: not "haven't talked in a few weeks",
 # "built it in two days".
 _NOT_AHEAD = re.compile(
-    r"n['\u2019]t\b|\b(?:not|never|took|built|did|made|finished|completed|learned|learnt|read|wrote)\b", re.I
+    r"n['\u2019]t\b|\b(?:not|never|took|built|did|made|finished|completed|learned|learnt|read|wrote)\b", re.IGNORECASE
 )
 # "walked the trail in two days"; not "scheduled to open in two weeks"
 _PAST_VERB_BEFORE = re.compile(
     r"\b(?!(?:excited|scheduled|supposed|planned|expected|booked|thrilled|pumped)\b)[a-z]{2,}ed(?:\s+\w+){0,2}\s*$",
-    re.I,
+    re.IGNORECASE,
 )
 _CLAUSE_START = re.compile(r"[.!?;\n]")
 # Before these, "last week" means something else ("the last week of June", "every next month").
-_NOT_RELATIVE_BEFORE = frozenset("the a that every each per his her their my our your its which".split())
+_NOT_RELATIVE_BEFORE = frozenset(["the", "a", "that", "every", "each", "per", "his", "her", "their", "my", "our", "your", "its", "which"])
 _PREV_WORD = re.compile(r"([A-Za-z']+)[\s,]*$")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*|[\"(\u201c]\s*)$")
 _SUBJECT_AFTER = re.compile(

@@ -45,7 +45,7 @@ _PAST_TENSE = re.compile(
     r"taught|caught|[a-z]{3,}ed)\b",
     re.IGNORECASE,
 )
-_NOT_PAST = frozenset("indeed proceed exceed succeed hundred embed breed need seed speed feed".split())
+_NOT_PAST = frozenset(["indeed", "proceed", "exceed", "succeed", "hundred", "embed", "breed", "need", "seed", "speed", "feed"])
 _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
     r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)"

@@ -15,8 +15,7 @@ _ANY_DIGIT = re.compile(r"\d")
 # --------------------------------------------------------------------------- sentences
 
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr jr st vs etc e.g i.e eg ie approx fig inc ltd corp mt ft jan feb mar apr "
-    "jun jul aug sep sept oct nov dec".split()
+    ["mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "eg", "ie", "approx", "fig", "inc", "ltd", "corp", "mt", "ft", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"]
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?\u2026])[\"'\u201d\u2019)]*\s+")
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]+|\d{1,2}[.)])\s+")
@@ -108,9 +107,7 @@ _FILLER_BY_FIRST: dict[str, list[tuple[str, ...]]] = {}
 for _phrase in _FILLER_PHRASES:  # longest first, as sorted above
     _FILLER_BY_FIRST.setdefault(_phrase[0], []).append(_phrase)
 _FILLER_SOFTENERS = frozenset(
-    "you so much too very a lot again really all everyone everybody guys man dude buddy friend pal bro "
-    "mate yall there and just then well both such the for it that this is was i'm im was lol haha "
-    "hahaha hehe omg wow oh yes yeah sure".split()
+    ["you", "so", "much", "too", "very", "a", "lot", "again", "really", "all", "everyone", "everybody", "guys", "man", "dude", "buddy", "friend", "pal", "bro", "mate", "yall", "there", "and", "just", "then", "well", "both", "such", "the", "for", "it", "that", "this", "is", "was", "i'm", "im", "was", "lol", "haha", "hahaha", "hehe", "omg", "wow", "oh", "yes", "yeah", "sure"]
 )
 _LAUGH = re.compile(r"(?:(?:ha|he|hi|ho)h?){2,}|lo+l|lmf?ao+|rofl|xd+")
 _NON_WORD = re.compile(r"[^\w\s'\u2019]+")
@@ -213,14 +210,7 @@ def _third_person_s(verb: str) -> str:
 # ("I can", "I went") is left as it is, which is never wrong for past tense and modals.
 _VERBS_3RD = {
     v: _third_person_s(v)
-    for v in (
-        "love like hate prefer enjoy think want need know feel work live play go do plan hope guess mean "
-        "remember believe use run try wish miss watch agree understand see say get make take keep find "
-        "write study teach cook paint volunteer collect own visit spend care dislike adore appreciate "
-        "struggle wonder worry practice practise train attend support identify consider look seem tend dance "
-        "sing swim walk bake draw learn help listen hear ride hike travel recommend suggest admire bet give "
-        "bring buy call check"
-    ).split()
+    for v in ["love", "like", "hate", "prefer", "enjoy", "think", "want", "need", "know", "feel", "work", "live", "play", "go", "do", "plan", "hope", "guess", "mean", "remember", "believe", "use", "run", "try", "wish", "miss", "watch", "agree", "understand", "see", "say", "get", "make", "take", "keep", "find", "write", "study", "teach", "cook", "paint", "volunteer", "collect", "own", "visit", "spend", "care", "dislike", "adore", "appreciate", "struggle", "wonder", "worry", "practice", "practise", "train", "attend", "support", "identify", "consider", "look", "seem", "tend", "dance", "sing", "swim", "walk", "bake", "draw", "learn", "help", "listen", "hear", "ride", "hike", "travel", "recommend", "suggest", "admire", "bet", "give", "bring", "buy", "call", "check"]
 }
 _VERBS_3RD["have"] = "has"
 
@@ -319,26 +309,7 @@ def to_third_person(sentence: str, speaker: str) -> str:
 # --------------------------------------------------------------------------- keywords
 
 STOPWORDS = frozenset(
-    """
-    a about above after again against all almost also although always am among an and another any anybody
-    anyone anything anyway anyways are aren around as at away back be became because become been before
-    being below between both but by can cannot could couldn did didn do does doesn doing don done down
-    during each either else enough even ever every everyone everything few for from further get gets
-    getting go goes going gone gonna got gotta had hadn has hasn have haven having he her here hers herself
-    him himself his how however i if im in into is isn it its itself ive just kind kinda let lets like
-    liked lot lots made make makes making many may maybe me might mine more most much must my myself need
-    needs never no nor not nothing now of off often oh ok okay on once one only onto or other others
-    otherwise our ours ourselves out over own per perhaps pretty quite rather really right said same say
-    says see seem seems shall she should shouldn since so some somebody someone something sometimes
-    somewhat soon still such sure take than that thats the their theirs them themselves then there
-    therefore these they thing things think this those though through thus till to too toward towards
-    under unless until up upon us use used very want wanna was wasn way we well went were weren what
-    whatever when whenever where wherever whether which while who whoever whom whose why will with within
-    without won would wouldn yeah yes yet you your yours yourself yourselves ll ve re d s t m
-    actually basically definitely literally probably totally yep yup hey hi hello thanks thank please
-    cool great nice awesome amazing wow lol haha good bad sounds sound stuff bit kinda sorta etc
-    today tonight yesterday tomorrow week weekend month year day days weeks months years time
-    """.split()
+    ["a", "about", "above", "after", "again", "against", "all", "almost", "also", "although", "always", "am", "among", "an", "and", "another", "any", "anybody", "anyone", "anything", "anyway", "anyways", "are", "aren", "around", "as", "at", "away", "back", "be", "became", "because", "become", "been", "before", "being", "below", "between", "both", "but", "by", "can", "cannot", "could", "couldn", "did", "didn", "do", "does", "doesn", "doing", "don", "done", "down", "during", "each", "either", "else", "enough", "even", "ever", "every", "everyone", "everything", "few", "for", "from", "further", "get", "gets", "getting", "go", "goes", "going", "gone", "gonna", "got", "gotta", "had", "hadn", "has", "hasn", "have", "haven", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "however", "i", "if", "im", "in", "into", "is", "isn", "it", "its", "itself", "ive", "just", "kind", "kinda", "let", "lets", "like", "liked", "lot", "lots", "made", "make", "makes", "making", "many", "may", "maybe", "me", "might", "mine", "more", "most", "much", "must", "my", "myself", "need", "needs", "never", "no", "nor", "not", "nothing", "now", "of", "off", "often", "oh", "ok", "okay", "on", "once", "one", "only", "onto", "or", "other", "others", "otherwise", "our", "ours", "ourselves", "out", "over", "own", "per", "perhaps", "pretty", "quite", "rather", "really", "right", "said", "same", "say", "says", "see", "seem", "seems", "shall", "she", "should", "shouldn", "since", "so", "some", "somebody", "someone", "something", "sometimes", "somewhat", "soon", "still", "such", "sure", "take", "than", "that", "thats", "the", "their", "theirs", "them", "themselves", "then", "there", "therefore", "these", "they", "thing", "things", "think", "this", "those", "though", "through", "thus", "till", "to", "too", "toward", "towards", "under", "unless", "until", "up", "upon", "us", "use", "used", "very", "want", "wanna", "was", "wasn", "way", "we", "well", "went", "were", "weren", "what", "whatever", "when", "whenever", "where", "wherever", "whether", "which", "while", "who", "whoever", "whom", "whose", "why", "will", "with", "within", "without", "won", "would", "wouldn", "yeah", "yes", "yet", "you", "your", "yours", "yourself", "yourselves", "ll", "ve", "re", "d", "s", "t", "m", "actually", "basically", "definitely", "literally", "probably", "totally", "yep", "yup", "hey", "hi", "hello", "thanks", "thank", "please", "cool", "great", "nice", "awesome", "amazing", "wow", "lol", "haha", "good", "bad", "sounds", "sound", "stuff", "bit", "kinda", "sorta", "etc", "today", "tonight", "yesterday", "tomorrow", "week", "weekend", "month", "year", "day", "days", "weeks", "months", "years", "time"]
 )
 _KEYWORD_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+#'\u2019.-]*[A-Za-z0-9+#]|[A-Za-z]")
 _SENTENCE_START_BEFORE = re.compile(r"(?:^|[.!?:;\n]\s*|[\"(\u201c]\s*)$")
@@ -388,31 +359,12 @@ def extract_keywords(text: str, limit: int = 8) -> list[str]:
 
 # --------------------------------------------------------------------------- persons and entities
 
-_MONTHS = (
-    "january february march april may june july august september october november december "
-    "jan feb mar apr jun jul aug sep sept oct nov dec"
-).split()
-_DAYS = "monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thurs fri sat sun".split()
+_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"]
+_DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "mon", "tue", "tues", "wed", "thu", "thurs", "fri", "sat", "sun"]
 _NOT_NAMES = frozenset(
     _MONTHS
     + _DAYS
-    + """
-    i god mom mum dad mother father grandma grandpa granny sister brother aunt uncle sir madam miss mister
-    english spanish french german italian chinese japanese korean american british european african
-    asian indian canadian mexican christmas easter halloween thanksgiving lgbtq lgbt
-    internet tv wifi ai api ok okay yes no hello hi hey thanks thank wow oh lol haha omg
-    python java javascript typescript rust golang linux windows mac macos ios android docker kubernetes
-    github gitlab google amazon apple microsoft facebook instagram twitter youtube netflix spotify slack
-    discord reddit whatsapp zoom iphone ipad
-    street road avenue park lake river mountain mount city town state country university college school
-    hospital church center centre museum library club team company beach island bay
-    north south east west northern southern eastern western new old big little great grand san santa
-    los las saint fort golden united royal national central general first last
-    corp inc ltd llc co group labs studio studios bank foundation institute association
-    paris london tokyo japan italy france spain germany china india canada mexico brazil america usa uk
-    europe asia africa australia york california texas florida seattle boston chicago berlin rome madrid
-    amsterdam hawaii alaska sweden norway ireland scotland england greece portugal
-    """.split()
+    + ["i", "god", "mom", "mum", "dad", "mother", "father", "grandma", "grandpa", "granny", "sister", "brother", "aunt", "uncle", "sir", "madam", "miss", "mister", "english", "spanish", "french", "german", "italian", "chinese", "japanese", "korean", "american", "british", "european", "african", "asian", "indian", "canadian", "mexican", "christmas", "easter", "halloween", "thanksgiving", "lgbtq", "lgbt", "internet", "tv", "wifi", "ai", "api", "ok", "okay", "yes", "no", "hello", "hi", "hey", "thanks", "thank", "wow", "oh", "lol", "haha", "omg", "python", "java", "javascript", "typescript", "rust", "golang", "linux", "windows", "mac", "macos", "ios", "android", "docker", "kubernetes", "github", "gitlab", "google", "amazon", "apple", "microsoft", "facebook", "instagram", "twitter", "youtube", "netflix", "spotify", "slack", "discord", "reddit", "whatsapp", "zoom", "iphone", "ipad", "street", "road", "avenue", "park", "lake", "river", "mountain", "mount", "city", "town", "state", "country", "university", "college", "school", "hospital", "church", "center", "centre", "museum", "library", "club", "team", "company", "beach", "island", "bay", "north", "south", "east", "west", "northern", "southern", "eastern", "western", "new", "old", "big", "little", "great", "grand", "san", "santa", "los", "las", "saint", "fort", "golden", "united", "royal", "national", "central", "general", "first", "last", "corp", "inc", "ltd", "llc", "co", "group", "labs", "studio", "studios", "bank", "foundation", "institute", "association", "paris", "london", "tokyo", "japan", "italy", "france", "spain", "germany", "china", "india", "canada", "mexico", "brazil", "america", "usa", "uk", "europe", "asia", "africa", "australia", "york", "california", "texas", "florida", "seattle", "boston", "chicago", "berlin", "rome", "madrid", "amsterdam", "hawaii", "alaska", "sweden", "norway", "ireland", "scotland", "england", "greece", "portugal"]
 )
 _NAME_WORD = r"[A-Z][a-z]+(?:[-'\u2019][A-Z][a-z]+)?"
 _NAME_RUN = re.compile(rf"(?<![\w'\u2019-]){_NAME_WORD}(?: {_NAME_WORD})*(?![\w-])")
@@ -430,10 +382,9 @@ def extract_persons(text: str, known_names: Iterable[str] = ()) -> list[str]:
     seen: set[str] = set()
     for name in known_names:
         name = name.strip()
-        if name and name.lower() not in seen:
-            if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text):
-                seen.add(name.lower())
-                persons.append(name)
+        if name and name.lower() not in seen and re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text):
+            seen.add(name.lower())
+            persons.append(name)
     for m in _NAME_RUN.finditer(text):
         words = m.group(0).split(" ")
         if _starts_sentence(text, m.start()):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -20,14 +20,14 @@ DEFAULT_TENANT = "local"
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def as_utc(value: datetime) -> datetime:
     """Naive datetimes are taken as UTC; aware ones are converted to UTC."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 class Scope(BaseModel):
@@ -41,7 +41,7 @@ class Scope(BaseModel):
     session_id: str | None = None
 
     @model_validator(mode="after")
-    def _needs_owner(self) -> "Scope":
+    def _needs_owner(self) -> Scope:
         if not self.user_id and not self.agent_id:
             raise ValueError("at least one of user_id or agent_id is required")
         return self
@@ -79,7 +79,7 @@ class EventIn(BaseModel):
         return None if value is None else as_utc(value)
 
     @model_validator(mode="after")
-    def _check(self) -> "EventIn":
+    def _check(self) -> EventIn:
         if not self.user_id and not self.agent_id:
             raise ValueError("scope missing: at least one of user_id or agent_id is required")
         if not self.content.strip() and self.tool is None:

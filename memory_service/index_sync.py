@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from memory_service.embedding import from_bytes
-from stores.sql.store import SqlStore
+from stores.sql.store import SqlStore, UnitChange
 from stores.vector_index import VectorIndexes
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,12 @@ class IndexSync:
         self.save_every_s = save_every_s
         self._lock = asyncio.Lock()
         self._last_save = time.monotonic()
+        # Called with the changes applied (None after a rebuild): caches of unit data subscribe here.
+        self.listeners: list[Callable[[list[UnitChange] | None], None]] = []
+
+    def _notify(self, changes: list[UnitChange] | None) -> None:
+        for listener in self.listeners:
+            listener(changes)
 
     async def start(self) -> None:
         """Load the saved indexes and catch up from their watermark, or rebuild from SQL."""
@@ -40,6 +47,7 @@ class IndexSync:
             ids = await self.store.all_unit_ids()
             await self._apply_upserts(ids, last)
             self.indexes.advance(last)
+            self._notify(None)
             log.info("rebuilt FAISS indexes from SQL: %d units, watermark %d", len(ids), last)
 
     async def catch_up(self) -> int:
@@ -61,6 +69,7 @@ class IndexSync:
                 self.indexes.apply(tenant, {}, ids, watermark)
             await self._apply_upserts(upsert_ids, watermark)
             self.indexes.advance(watermark)
+            self._notify(changes)
             return len(changes)
 
     async def _apply_upserts(self, ids: list[int], watermark: int) -> None:

@@ -145,10 +145,10 @@ class CompressionPipeline:
                 events += sum(len(w.events) for w in batch)
                 if events >= self.events_per_round:
                     break
-            drafts = await asyncio.to_thread(lambda: [[self._compress_window(w) for w in b] for _, b in jobs])
+            drafts = await asyncio.to_thread(self._compress_jobs, jobs)
             texts = [d.text for job in drafts for window in job for d in window]
             vectors = iter(await asyncio.to_thread(self.embedder.embed, texts) if texts else [])
-            for (scope, batch), job_drafts in zip(jobs, drafts):
+            for (scope, batch), job_drafts in zip(jobs, drafts, strict=True):
                 new_units = [
                     NewUnit(
                         draft=draft,
@@ -177,6 +177,9 @@ class CompressionPipeline:
                 if not queue.batches:
                     del queues[scope]
         return stats
+
+    def _compress_jobs(self, jobs: list[tuple[Scope, list[CompressionWindow]]]) -> list[list[list[MemoryUnitDraft]]]:
+        return [[self._compress_window(w) for w in batch] for _, batch in jobs]
 
     def _compress_window(self, window: CompressionWindow) -> list[MemoryUnitDraft]:
         allowed = {e.event_id for e in window.events}

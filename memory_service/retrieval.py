@@ -13,7 +13,8 @@ from compressors.text import STOPWORDS
 from memory_service.domain import MemoryUnit, Scope
 from memory_service.embedding import Embedder
 from memory_service.index_sync import IndexSync
-from stores.sql.store import SqlStore, lexical_terms
+from stores.lru import LRU
+from stores.sql.store import SqlStore, UnitChange, lexical_terms
 from stores.vector_index import VectorIndexes
 
 
@@ -63,21 +64,63 @@ class HybridRetriever:
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.min_relevance = min_relevance
+        # Unit rows and per-scope id lists, valid until the change log says otherwise.
+        self._units: LRU[int, MemoryUnit] = LRU(100_000)
+        self._scope_ids: LRU[Scope, list[int]] = LRU(1024)
+        self._query_vectors: LRU[str, np.ndarray] = LRU(1024)
+        index_sync.listeners.append(self._invalidate)
+
+    def _invalidate(self, changes: list[UnitChange] | None) -> None:
+        self._scope_ids.clear()
+        if changes is None:
+            self._units.clear()
+        else:
+            self._units.evict(c.unit_id for c in changes)
+
+    async def _allowed_ids(self, scope: Scope) -> list[int]:
+        ids = self._scope_ids.get(scope)
+        if ids is None:
+            ids = await self.store.unit_ids_in_scope(scope)
+            self._scope_ids.put(scope, ids)
+        return ids
+
+    async def _query_vector(self, query: str) -> np.ndarray:
+        vector = self._query_vectors.get(query)
+        if vector is None:
+            vector = (await asyncio.to_thread(self.embedder.embed, [query]))[0]
+            self._query_vectors.put(query, vector)
+        return vector
+
+    async def _load_units(self, tenant: str, ids: list[int]) -> dict[int, MemoryUnit]:
+        found: dict[int, MemoryUnit] = {}
+        missing: list[int] = []
+        for unit_id in ids:
+            unit = self._units.get(unit_id)
+            if unit is not None and unit.tenant == tenant:
+                found[unit_id] = unit
+            else:
+                missing.append(unit_id)
+        if missing:
+            loaded = await self.store.units_by_ids(tenant, missing)
+            for unit_id, unit in loaded.items():
+                self._units.put(unit_id, unit)
+            found.update(loaded)
+        return found
 
     async def retrieve(self, scope: Scope, query: str) -> RetrievalResult:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         await self.index_sync.catch_up()
-        allowed = await self.store.unit_ids_in_scope(scope)
+        allowed = await self._allowed_ids(scope)
         timings["scope_ms"] = (time.perf_counter() - started) * 1000
         if not allowed:
             return RetrievalResult([], 0, timings)
 
         started = time.perf_counter()
-        vector_task = asyncio.to_thread(self.embedder.embed, [query])
-        lexical_task = self.store.lexical_search(scope, query_terms(query), self.candidates)
-        vectors, lexical = await asyncio.gather(vector_task, lexical_task)
-        dense = self.indexes.tenant(scope.tenant).search(np.asarray(vectors[0]), self.candidates, allowed)
+        vector, lexical = await asyncio.gather(
+            self._query_vector(query), self.store.lexical_search(scope, query_terms(query), self.candidates)
+        )
+        dense = self.indexes.tenant(scope.tenant).search(vector, self.candidates, allowed)
         timings["search_ms"] = (time.perf_counter() - started) * 1000
 
         dense_scores = dict(dense)
@@ -88,7 +131,7 @@ class HybridRetriever:
             i for i in fused if i in lexical_scores or dense_scores.get(i, -1.0) >= self.min_relevance
         ]
         started = time.perf_counter()
-        units = await self.store.units_by_ids(scope.tenant, relevant)
+        units = await self._load_units(scope.tenant, relevant)
         timings["load_ms"] = (time.perf_counter() - started) * 1000
         out = [
             Candidate(unit=units[i], score=fused[i], dense=dense_scores.get(i), lexical=lexical_scores.get(i))

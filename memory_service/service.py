@@ -78,7 +78,7 @@ class MemoryService:
         embedder: Embedder | None = None,
         compressor: Compressor | None = None,
         run_jobs: bool = True,
-    ) -> "MemoryService":
+    ) -> MemoryService:
         """Open the store (migrating it), load the models and bring the indexes up to date.
 
         With `run_jobs` the in-process job runner starts and picks up any events left

@@ -19,6 +19,7 @@ def encoding(name: str = "cl100k_base") -> tiktoken.Encoding:
         return tiktoken.get_encoding(name)
 
 
+@lru_cache(maxsize=65_536)
 def count_tokens(text: str, tokenizer: str = "cl100k_base") -> int:
     if not text:
         return 0

@@ -63,7 +63,7 @@ class TenantIndex:
             selector = faiss.IDSelectorBatch(np.asarray(allowed_ids, dtype=np.int64))
             params = faiss.SearchParameters(sel=selector)
             scores, ids = self.index.search(query, min(k, len(allowed_ids)), params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
 
 
 class VectorIndexes:

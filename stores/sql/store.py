@@ -107,7 +107,7 @@ def search_text_of(draft: MemoryUnitDraft) -> str:
     return " ".join([draft.text, *draft.keywords, *draft.persons, *draft.entities, draft.topic or "", draft.location or ""])
 
 
-def _scoped(stmt: Select[Any], model: type[EventRow] | type[MemoryUnitRow], scope: Scope) -> Select[Any]:
+def _scoped(stmt: Select[Any], model: type[EventRow | MemoryUnitRow], scope: Scope) -> Select[Any]:
     stmt = stmt.where(model.tenant == scope.tenant)
     for field in ("user_id", "agent_id", "session_id"):
         value = getattr(scope, field)
@@ -131,7 +131,7 @@ class SqlStore:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    async def open(cls, url: str, run_migrations: bool = True) -> "SqlStore":
+    async def open(cls, url: str, run_migrations: bool = True) -> SqlStore:
         engine = create_engine(url)
         if run_migrations:
             await migrate(engine)
@@ -326,7 +326,7 @@ class SqlStore:
                 result = await session.execute(
                     table.insert().returning(table.c.id, sort_by_parameter_order=True), rows
                 )
-                for row, (unit_id,) in zip(rows, result.all()):
+                for row, (unit_id,) in zip(rows, result.all(), strict=True):
                     row["id"] = unit_id
                 await session.execute(
                     UnitChangeRow.__table__.insert(),

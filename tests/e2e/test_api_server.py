@@ -2,62 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.server import running_server
+
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def running_server(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    port = free_port()
-    environment = {**os.environ, "MEMORY_SERVICE_DATA_DIR": str(data_dir), **(env or {})}
-    log = open(data_dir.parent / f"server-{port}.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "memory_service.cli", "serve", "--port", str(port)],
-        env=environment,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {(data_dir.parent / f'server-{port}.log').read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("server did not become healthy")
-            time.sleep(0.3)
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        log.close()
 
 
 EVENTS = [
@@ -121,12 +74,11 @@ def test_rest_api_end_to_end_and_restart(tmp_path: Path) -> None:
         process.send_signal(signal.SIGKILL)
         process.wait()
 
-    with running_server(data_dir) as (url, _process):
-        with httpx.Client(base_url=url, timeout=60) as client:
-            again = client.post("/v1/context", json=query).json()
-            assert again["context"] == before_kill["context"]
-            assert [u["id"] for u in again["units"]] == [u["id"] for u in before_kill["units"]]
-            assert client.get(f"/v1/memories/{julia['id']}").status_code == 404
-            # Re-sending the same events is idempotent.
-            client.post("/v1/events", json={"events": EVENTS, "wait": True})
-            assert len(client.get("/v1/events", params={"user_id": "ann"}).json()["events"]) == 4
+    with running_server(data_dir) as (url, _process), httpx.Client(base_url=url, timeout=60) as client:
+        again = client.post("/v1/context", json=query).json()
+        assert again["context"] == before_kill["context"]
+        assert [u["id"] for u in again["units"]] == [u["id"] for u in before_kill["units"]]
+        assert client.get(f"/v1/memories/{julia['id']}").status_code == 404
+        # Re-sending the same events is idempotent.
+        client.post("/v1/events", json={"events": EVENTS, "wait": True})
+        assert len(client.get("/v1/events", params={"user_id": "ann"}).json()["events"]) == 4

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from memory_service.domain import Event, MemoryUnitDraft, Scope
 from stores.sql.store import AlreadyCompressed, NewUnit, SqlStore
 
-T0 = datetime(2023, 5, 8, 13, 56, tzinfo=timezone.utc)
+T0 = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
 
 
 def event(event_id: str, content: str, user: str = "u1", minutes: int = 0, tenant: str = "local") -> Event:

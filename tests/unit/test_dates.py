@@ -1,14 +1,14 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from compressors.dates import resolve_relative_dates
 
-MONDAY = datetime(2023, 5, 8, 13, 56, tzinfo=timezone.utc)  # Monday 8 May 2023
+MONDAY = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)  # Monday 8 May 2023
 
 
 def day(y: int, m: int, d: int) -> datetime:
-    return datetime(y, m, d, tzinfo=timezone.utc)
+    return datetime(y, m, d, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -130,16 +130,16 @@ def test_first_expression_is_the_event_time():
 
 
 def test_month_and_year_boundaries():
-    new_year = datetime(2024, 1, 1, 9, 0, tzinfo=timezone.utc)  # a Monday
+    new_year = datetime(2024, 1, 1, 9, 0, tzinfo=UTC)  # a Monday
     assert resolve_relative_dates("I went yesterday", new_year) == ("I went on 31 December 2023", day(2023, 12, 31))
     assert resolve_relative_dates("I moved last month", new_year)[0] == "I moved in December 2023"
     assert resolve_relative_dates("last Sunday", new_year)[0] == "on 31 December 2023"
-    march = datetime(2023, 3, 31, tzinfo=timezone.utc)
+    march = datetime(2023, 3, 31, tzinfo=UTC)
     assert resolve_relative_dates("a month ago", march)[0] == "in February 2023"
 
 
 def test_sunday_reference_weeks_start_on_monday():
-    sunday = datetime(2023, 5, 14, 20, 0, tzinfo=timezone.utc)
+    sunday = datetime(2023, 5, 14, 20, 0, tzinfo=UTC)
     assert resolve_relative_dates("this week", sunday)[0] == "the week of 8 May 2023"
     assert resolve_relative_dates("last weekend", sunday)[0] == "the weekend of 6 May 2023"
     assert resolve_relative_dates("this weekend", sunday)[0] == "the weekend of 13 May 2023"

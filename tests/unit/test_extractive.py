@@ -1,5 +1,5 @@
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -7,7 +7,7 @@ from compressors.base import Compressor, available_compressors, create_compresso
 from compressors.extractive import ExtractiveCompressor, format_tool_arguments, summarize_tool_result
 from memory_service.domain import CompressionWindow, Event, MemoryUnitDraft, ToolCall
 
-TS = datetime(2023, 5, 8, 13, 56, tzinfo=timezone.utc)  # a Monday
+TS = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)  # a Monday
 _ids = iter(range(1_000_000))
 
 
@@ -105,7 +105,7 @@ def test_pronoun_rewrite_and_said_prefix():
 def test_relative_date_resolved_into_text_and_event_time():
     draft = only(make_event("I went to a LGBTQ support group yesterday and it was so powerful."))
     assert draft.text == "Caroline went to a LGBTQ support group on 7 May 2023 and it was so powerful."
-    assert draft.event_time == datetime(2023, 5, 7, tzinfo=timezone.utc)
+    assert draft.event_time == datetime(2023, 5, 7, tzinfo=UTC)
     assert draft.kind == "event"
     assert draft.importance == pytest.approx(0.7)
 
