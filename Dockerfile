@@ -20,8 +20,10 @@ COPY compressors ./compressors
 COPY stores ./stores
 COPY api ./api
 # The CPU build of torch comes from PyTorch's CPU index; the rest from PyPI.
+# `--build-arg EXTRAS=cpu,lm` adds the LM compressors (compiles llama.cpp: ~8 minutes).
+ARG EXTRAS=cpu
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu "torch==2.13.0" \
-    && pip install ".[cpu]"
+    && pip install ".[${EXTRAS}]"
 
 VOLUME ["/data"]
 EXPOSE 8080

@@ -1,7 +1,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= cpu,dev
+EXTRAS ?= cpu,dev,langchain,lm
 LOCOMO ?= ../shared/bench/locomo/locomo_dev.json
 
 .PHONY: install run test bench lint
@@ -26,6 +26,7 @@ test: install
 bench: install
 	$(PY) benchmarks/ingest_query.py --locomo $(LOCOMO) --out benchmarks/results/ingest_query.json
 	$(PY) benchmarks/faiss_partitioning.py --out benchmarks/results/faiss_partitioning.json
+	$(PY) -m benchmarks.consolidation --locomo $(LOCOMO) --out benchmarks/results/consolidation.json
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
@@ -17,13 +19,16 @@ from api.schemas import (
     ContextStats,
     ContextUnit,
     DeleteResponse,
+    EventDeleteResponse,
     EventPage,
     Health,
     IngestRequest,
     IngestResponse,
+    JobsResponse,
+    MemoryHistory,
     MemoryPage,
 )
-from memory_service.domain import DEFAULT_TENANT, MemoryUnit, Scope
+from memory_service.domain import DEFAULT_TENANT, Event, MemoryUnit, Scope
 from memory_service.ingestion import BatchTooLarge, InvalidBatch
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
@@ -105,7 +110,7 @@ def create_app(settings: Settings | None = None, service: MemoryService | None =
     @app.post("/v1/context", response_model=ContextResponse)
     async def context(body: ContextRequest, svc: Service, tenant: Tenant) -> ContextResponse:
         scope = query_scope(tenant, body.user_id, body.agent_id, body.session_id)
-        result = await svc.context(scope, body.query, body.budget_tokens, body.format)
+        result = await svc.context(scope, body.query, body.budget_tokens, body.format, as_of=body.as_of)
         return ContextResponse(
             context=result.context,
             tokens=result.tokens,
@@ -140,6 +145,23 @@ def create_app(settings: Settings | None = None, service: MemoryService | None =
             raise HTTPException(404, f"memory {unit_id} not found")
         return unit
 
+    @app.get("/v1/memories/{unit_id}/history", response_model=MemoryHistory)
+    async def memory_history(unit_id: int, svc: Service, tenant: Tenant) -> MemoryHistory:
+        versions = await svc.memory_history(unit_id, tenant)
+        if not versions:
+            raise HTTPException(404, f"memory {unit_id} not found")
+        return MemoryHistory(id=unit_id, versions=versions)
+
+    @app.get("/v1/jobs", response_model=JobsResponse)
+    async def jobs(svc: Service, dead_letters: Annotated[int, Query(ge=0, le=1000)] = 20) -> JobsResponse:
+        try:
+            stats = await svc.job_stats(dead_letters)
+        except Exception as exc:  # Redis unreachable: say so instead of a 500
+            raise HTTPException(503, f"job queue unavailable: {exc}") from None
+        return JobsResponse.model_validate(
+            {**asdict(stats), "dead_letters": [{**asdict(f), "at": datetime.fromtimestamp(f.at, UTC)} for f in stats.dead_letters]}
+        )
+
     @app.delete("/v1/memories/{unit_id}", response_model=DeleteResponse)
     async def delete_memory(unit_id: int, svc: Service, tenant: Tenant) -> DeleteResponse:
         if not await svc.delete_memory(unit_id, tenant):
@@ -147,9 +169,36 @@ def create_app(settings: Settings | None = None, service: MemoryService | None =
         return DeleteResponse(deleted=True, id=unit_id)
 
     @app.get("/v1/events", response_model=EventPage)
-    async def list_events(svc: Service, scope: QueryScope, limit: Limit = 100, offset: Offset = 0) -> EventPage:
-        events = await svc.list_events(scope, limit, offset)
+    async def list_events(
+        svc: Service,
+        tenant: Tenant,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        event_id_prefix: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> EventPage:
+        # Without user_id/agent_id, an event_id prefix lists across the tenant's scopes.
+        scope = None
+        if user_id or agent_id or session_id or not event_id_prefix:
+            scope = query_scope(tenant, user_id, agent_id, session_id)
+        events = await svc.list_events(scope, limit, offset, id_prefix=event_id_prefix, tenant=tenant)
         return EventPage(events=events, next_offset=offset + limit if len(events) == limit else None)
+
+    @app.get("/v1/events/{event_id:path}", response_model=Event)
+    async def get_event(event_id: str, svc: Service, tenant: Tenant) -> Event:
+        event = await svc.get_event(event_id, tenant)
+        if event is None:
+            raise HTTPException(404, f"event {event_id} not found")
+        return event
+
+    @app.delete("/v1/events/{event_id:path}", response_model=EventDeleteResponse)
+    async def erase_event(event_id: str, svc: Service, tenant: Tenant) -> EventDeleteResponse:
+        erased = await svc.erase_event(event_id, tenant)
+        if erased is None:
+            raise HTTPException(404, f"event {event_id} not found")
+        return EventDeleteResponse(deleted=True, event_id=event_id, units_deleted=erased.unit_ids)
 
     @app.get("/healthz", response_model=Health)
     async def healthz(svc: Service) -> Health:

@@ -17,20 +17,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from memory_service import locomo
 from memory_service.domain import Scope
+from memory_service.evaluation import evidence_recall
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 from memory_service.tokens import count_tokens
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q)) if values else 0.0
 
 
 async def bench(path: Path, budget: int, compressor: str, conversations: list[str] | None, data_dir: Path) -> dict:
@@ -61,30 +57,9 @@ async def bench(path: Path, budget: int, compressor: str, conversations: list[st
                 offset += len(page)
         unit_tokens = sum(count_tokens(u.text) for u in units)
 
-        latencies: list[float] = []
-        found = total = 0
-        by_category: dict[int, list[int]] = {}
-        context_tokens: list[int] = []
-        # Warm-up: first query pays for lazy initialisation.
-        await service.context(Scope(user_id=samples[0]["sample_id"]), "warm up", budget)
         with Progress(console=console) as progress:
-            questions = [q for s in samples for q in locomo.sample_questions(s)]
-            task = progress.add_task("queries", total=len(questions))
-            for q in questions:
-                t0 = time.perf_counter()
-                result = await service.context(Scope(user_id=q.sample_id), q.question, budget)
-                latencies.append((time.perf_counter() - t0) * 1000)
-                progress.advance(task)
-                if q.category == 5 or not q.evidence:
-                    continue
-                cited = {eid for c in result.chosen for eid in c.unit.source_event_ids}
-                hits = sum(f"{q.sample_id}/{dia}" in cited for dia in q.evidence)
-                found += hits
-                total += len(q.evidence)
-                stats = by_category.setdefault(q.category, [0, 0])
-                stats[0] += hits
-                stats[1] += len(q.evidence)
-                context_tokens.append(result.tokens)
+            task = progress.add_task("queries", total=sum(len(locomo.sample_questions(s)) for s in samples))
+            asked = await evidence_recall(service, samples, budget, lambda: progress.advance(task))
     finally:
         await service.close()
 
@@ -103,17 +78,8 @@ async def bench(path: Path, budget: int, compressor: str, conversations: list[st
             "unit_tokens": unit_tokens,
             "unit_tokens_per_event_token": unit_tokens / event_tokens,
         },
-        "query": {
-            "questions": len(latencies),
-            "p50_ms": pct(latencies, 50),
-            "p95_ms": pct(latencies, 95),
-            "mean_ms": float(np.mean(latencies)),
-            "context_tokens_mean": float(np.mean(context_tokens)) if context_tokens else 0.0,
-        },
-        "evidence_recall": {
-            "overall_1_4": found / total if total else 0.0,
-            "by_category": {str(c): h / n for c, (h, n) in sorted(by_category.items())},
-        },
+        "query": {k: v for k, v in asked.summary().items() if k != "evidence_recall"},
+        "evidence_recall": asked.summary()["evidence_recall"],
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from memory_service.domain import CompressionWindow, MemoryUnitDraft
@@ -20,6 +21,42 @@ class Compressor(Protocol):
     version: str
 
     def compress(self, window: CompressionWindow) -> list[MemoryUnitDraft]: ...
+
+
+@dataclass
+class ProducedDraft:
+    """A draft and the compressor that actually wrote it (an LM backend or its extractive stand-in)."""
+
+    draft: MemoryUnitDraft
+    compressor: str
+    version: str
+
+
+@dataclass
+class WindowResult:
+    """What compressing one window produced, with the bookkeeping the pipeline records."""
+
+    units: list[ProducedDraft]
+    # Why the LM's answer was not used (invalid JSON, timeout, crash); the window's
+    # units then come from `extractive` and its events are marked for a retry.
+    fallback: str | None = None
+    lm_units: int = 0  # units the LM proposed
+    rejected: int = 0  # of those, failed grounding (replaced by extractive units)
+    repaired: int = 0  # of those, fixed from the source
+    lm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    lm_seconds: float = 0.0
+    cached: bool = False
+
+
+def compress_window(compressor: Compressor, window: CompressionWindow) -> WindowResult:
+    """Run any compressor on a window; LM compressors report their details, others just drafts."""
+    detailed = getattr(compressor, "compress_window", None)
+    if callable(detailed):
+        return detailed(window)  # type: ignore[no-any-return]
+    drafts = compressor.compress(window)
+    return WindowResult([ProducedDraft(d, compressor.name, compressor.version) for d in drafts])
 
 
 CompressorFactory = Callable[..., Compressor]
@@ -52,5 +89,5 @@ def create_compressor(name: str, **options: Any) -> Compressor:
 
 
 def _load_builtin() -> None:
-    # Importing a backend module registers it.
-    from compressors import extractive  # noqa: F401
+    # Importing a backend module registers it; LM backends import their libraries lazily.
+    from compressors import extractive, hf, llamacpp, openai_compat  # noqa: F401

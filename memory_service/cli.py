@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -16,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from memory_service import locomo
-from memory_service.domain import EventIn, Scope
+from memory_service.domain import EventIn, Scope, as_utc
 from memory_service.ingestion import check_limits
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
@@ -134,8 +136,10 @@ def ingest(
                     progress.advance(task, len(events[start : start + batch]))
                 task = progress.add_task("compressing", total=await service.store.count_pending_events())
                 stats = await service.compress_pending(lambda n: progress.advance(task, n))
-                units = stats.units
-            return {"events": len(events), "new_events": new, "units_created": units}
+            summary: dict[str, Any] = {"events": len(events), "new_events": new, "units_created": stats.units}
+            if service.pipeline.cache_identity is not None:  # an LM compressor: what it did
+                summary.update(stats.lm_summary())
+            return summary
         finally:
             await service.close()
 
@@ -154,6 +158,9 @@ def context(
     session_id: Annotated[str | None, typer.Option("--session-id")] = None,
     budget: Annotated[int, typer.Option(min=1, help="Token budget of the returned context.")] = 512,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole response as JSON.")] = False,
+    as_of: Annotated[
+        datetime | None, typer.Option("--as-of", help="Answer from the memories valid at this time (ISO-8601).")
+    ] = None,
 ) -> None:
     """Print the query-aware context for a scope."""
     try:
@@ -166,7 +173,7 @@ def context(
     async def _context() -> dict[str, Any]:
         service = await MemoryService.open(Settings(), run_jobs=False)
         try:
-            result = await service.context(scope, query, budget)
+            result = await service.context(scope, query, budget, as_of=as_utc(as_of) if as_of else None)
         finally:
             await service.close()
         return {
@@ -193,6 +200,53 @@ def context(
         err.print("nothing relevant in memory for this query")
     else:
         sys.stdout.write(response["context"] + "\n")
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once by this worker.")] = 2,
+) -> None:
+    """Run compression and consolidation jobs from Redis (needs MEMORY_SERVICE_REDIS_URL)."""
+    from memory_service.worker import run_worker
+
+    settings = Settings()
+    if settings.embedded:
+        fail("the worker needs MEMORY_SERVICE_REDIS_URL; in embedded mode `serve` runs the jobs itself")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_worker(settings, concurrency))
+
+
+@app.command()
+def consolidate(
+    user_id: Annotated[str | None, typer.Option("--user-id")] = None,
+    agent_id: Annotated[str | None, typer.Option("--agent-id")] = None,
+) -> None:
+    """Consolidate one owner's memories now: merge duplicates, close superseded facts, summarise."""
+    try:
+        owner = Scope(user_id=user_id, agent_id=agent_id)
+    except ValidationError:
+        fail("scope missing: give --user-id or --agent-id")
+
+    async def _consolidate() -> dict[str, Any]:
+        service = await MemoryService.open(Settings(), run_jobs=False)
+        try:
+            await service.compress_scopes(await service.store.pending_scopes())
+            report = await service.consolidate(owner)
+        finally:
+            await service.close()
+        return {
+            "examined": report.examined,
+            "merged": report.merged,
+            "superseded": report.superseded,
+            "abstractions_created": report.abstractions_created,
+            "abstractions_retired": report.abstractions_retired,
+        }
+
+    out.print_json(json.dumps(run(_consolidate)))
+
+
+# `compress` and `mi` live in their own module, which registers them on `app`.
+from memory_service import compress_cli  # noqa: E402,F401
 
 
 def main() -> None:

@@ -162,6 +162,8 @@ class MemoryUnit(MemoryUnitDraft):
     compressor: str
     compressor_version: str
     hash: str
+    superseded_by: int | None = None
+    history: list[dict[str, Any]] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
 

@@ -9,9 +9,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from compressors.base import Compressor
-from memory_service.domain import CompressionWindow, Event, EventIn, MemoryUnit, MemoryUnitDraft, Scope, utc_now
+from compressors.base import Compressor, WindowResult, compress_window
+from compressors.cache_key import CacheIdentity, decode, encode, window_key
+from memory_service.domain import CompressionWindow, Event, EventIn, MemoryUnit, Scope, utc_now
 from memory_service.embedding import Embedder, to_bytes
+from stores.sql.compression_cache import CacheEntry, CompressionCache
 from stores.sql.store import AlreadyCompressed, NewUnit, SqlStore
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,42 @@ class CompressionStats:
     events: int = 0
     units: int = 0
     windows: int = 0
+    # LM compressors only (see compressors.base.WindowResult)
+    cache_hits: int = 0
+    fallbacks: int = 0  # windows that fell back to extractive; their events are marked for retry
+    lm_units: int = 0
+    rejected: int = 0
+    repaired: int = 0
+    lm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    lm_seconds: float = 0.0
+
+    def lm_summary(self) -> dict[str, float | int]:
+        """What an LM compressor did, for CLI output and benchmarks."""
+        return {
+            "windows": self.windows,
+            "cache_hits": self.cache_hits,
+            "fallback_windows": self.fallbacks,
+            "lm_units": self.lm_units,
+            "rejected_units": self.rejected,
+            "repaired_units": self.repaired,
+            "lm_calls": self.lm_calls,
+            "lm_prompt_tokens": self.prompt_tokens,
+            "lm_completion_tokens": self.completion_tokens,
+            "lm_seconds": round(self.lm_seconds, 2),
+        }
+
+    def add(self, result: WindowResult) -> None:
+        self.cache_hits += result.cached
+        self.fallbacks += result.fallback is not None
+        self.lm_units += result.lm_units
+        self.rejected += result.rejected
+        self.repaired += result.repaired
+        self.lm_calls += result.lm_calls
+        self.prompt_tokens += result.prompt_tokens
+        self.completion_tokens += result.completion_tokens
+        self.lm_seconds += result.lm_seconds
 
 
 class CompressionPipeline:
@@ -103,6 +141,7 @@ class CompressionPipeline:
         window_overlap: int = 2,
         windows_per_batch: int = 16,
         events_per_round: int = 512,
+        use_cache: bool = True,
     ) -> None:
         self.store = store
         self.compressor = compressor
@@ -111,6 +150,13 @@ class CompressionPipeline:
         self.window_overlap = window_overlap
         self.windows_per_batch = windows_per_batch
         self.events_per_round = events_per_round
+        # Only compressors that name a model and prompt (the LM ones) are cached.
+        self.cache_identity: CacheIdentity | None = getattr(compressor, "cache_identity", None)
+        self.cache = CompressionCache(store) if use_cache and self.cache_identity is not None else None
+        if self.cache_identity is not None:
+            # An LM takes seconds per window: smaller rounds save (and cache) work as it is done.
+            self.windows_per_batch = min(windows_per_batch, 4)
+            self.events_per_round = min(events_per_round, 64)
 
     async def compress_scopes(
         self, scopes: Sequence[Scope], on_progress: Callable[[int], None] | None = None
@@ -145,30 +191,37 @@ class CompressionPipeline:
                 events += sum(len(w.events) for w in batch)
                 if events >= self.events_per_round:
                     break
-            drafts = await asyncio.to_thread(self._compress_jobs, jobs)
-            texts = [d.text for job in drafts for window in job for d in window]
+            results = await self._compress_round(jobs)
+            texts = [u.draft.text for job in results for result in job for u in result.units]
             vectors = iter(await asyncio.to_thread(self.embedder.embed, texts) if texts else [])
-            for (scope, batch), job_drafts in zip(jobs, drafts, strict=True):
+            for (scope, batch), job_results in zip(jobs, results, strict=True):
                 new_units = [
                     NewUnit(
-                        draft=draft,
+                        draft=unit.draft,
                         scope=scope,
                         embedding=to_bytes(next(vectors)),
-                        compressor=self.compressor.name,
-                        compressor_version=self.compressor.version,
+                        compressor=unit.compressor,
+                        compressor_version=unit.version,
                     )
-                    for window_drafts in job_drafts
-                    for draft in window_drafts
+                    for result in job_results
+                    for unit in result.units
                 ]
                 event_ids = [e.event_id for w in batch for e in w.events]
+                retry = [
+                    e.event_id for w, r in zip(batch, job_results, strict=True) if r.fallback is not None for e in w.events
+                ]
                 try:
-                    saved = await self.store.save_compression(scope.tenant, new_units, event_ids)
+                    saved = await self.store.save_compression(
+                        scope.tenant, new_units, event_ids, retry, self.compressor.name if retry else None
+                    )
                 except AlreadyCompressed as exc:
                     log.info("scope %s: %s; leaving the rest to the process that did", scope.label(), exc)
                     queues.pop(scope, None)
                     continue
                 stats.windows += len(batch)
                 stats.events += len(event_ids)
+                for result in job_results:
+                    stats.add(result)
                 stats.units += len(saved)
                 if on_progress is not None:
                     on_progress(len(event_ids))
@@ -178,18 +231,60 @@ class CompressionPipeline:
                     del queues[scope]
         return stats
 
-    def _compress_jobs(self, jobs: list[tuple[Scope, list[CompressionWindow]]]) -> list[list[list[MemoryUnitDraft]]]:
-        return [[self._compress_window(w) for w in batch] for _, batch in jobs]
+    async def _compress_round(self, jobs: list[tuple[Scope, list[CompressionWindow]]]) -> list[list[WindowResult]]:
+        """Compress every window of a round, reusing cached results and caching new LM results."""
+        if self.cache is None or self.cache_identity is None:
+            return await asyncio.to_thread(self._compress_jobs, jobs, None, {})
+        identity = self.cache_identity
+        keys = [[window_key(w, identity) for w in batch] for _, batch in jobs]
+        cached: dict[tuple[str, str], CacheEntry] = {}
+        for tenant in {scope.tenant for scope, _ in jobs}:
+            tenant_keys = [
+                key for (scope, _), job_keys in zip(jobs, keys, strict=True) if scope.tenant == tenant for key in job_keys
+            ]
+            found = await self.cache.get_many(tenant, tenant_keys)
+            cached.update({(tenant, k): v for k, v in found.items()})
+        results = await asyncio.to_thread(self._compress_jobs, jobs, keys, cached)
+        fresh: dict[str, list[CacheEntry]] = {}
+        for (scope, batch), job_keys, job_results in zip(jobs, keys, results, strict=True):
+            for window, key, result in zip(batch, job_keys, job_results, strict=True):
+                if result.cached or result.fallback is not None:
+                    continue  # a fallback is not cached: a retry should ask the LM again
+                drafts = encode(result.units, window)
+                entry = CacheEntry(
+                    key, identity.compressor, identity.model, identity.prompt_version, drafts, result.rejected
+                )
+                fresh.setdefault(scope.tenant, []).append(entry)
+        for tenant, entries in fresh.items():
+            await self.cache.put_many(tenant, entries)
+        return results
 
-    def _compress_window(self, window: CompressionWindow) -> list[MemoryUnitDraft]:
+    def _compress_jobs(
+        self,
+        jobs: list[tuple[Scope, list[CompressionWindow]]],
+        keys: list[list[str]] | None,
+        cached: dict[tuple[str, str], CacheEntry],
+    ) -> list[list[WindowResult]]:
+        out = []
+        for j, (scope, batch) in enumerate(jobs):
+            job = []
+            for w, window in enumerate(batch):
+                entry = cached.get((scope.tenant, keys[j][w])) if keys is not None else None
+                job.append(self._compress_window(window, entry))
+            out.append(job)
+        return out
+
+    def _compress_window(self, window: CompressionWindow, entry: CacheEntry | None = None) -> WindowResult:
+        units = decode(entry.drafts, window) if entry is not None else None
+        result = WindowResult(units, cached=True) if units is not None else compress_window(self.compressor, window)
         allowed = {e.event_id for e in window.events}
-        drafts = self.compressor.compress(window)
         kept = []
-        for draft in drafts:
-            cited = [i for i in draft.source_event_ids if i in allowed]
+        for unit in result.units:
+            cited = [i for i in unit.draft.source_event_ids if i in allowed]
             if not cited:
-                log.warning("%s produced a unit citing no event of its window: dropped", self.compressor.name)
+                log.warning("%s produced a unit citing no event of its window: dropped", unit.compressor)
                 continue
-            draft.source_event_ids = cited
-            kept.append(draft)
-        return kept
+            unit.draft.source_event_ids = cited
+            kept.append(unit)
+        result.units = kept
+        return result

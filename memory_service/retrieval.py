@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 
@@ -77,7 +78,9 @@ class HybridRetriever:
         else:
             self._units.evict(c.unit_id for c in changes)
 
-    async def _allowed_ids(self, scope: Scope) -> list[int]:
+    async def _allowed_ids(self, scope: Scope, as_of: datetime | None) -> list[int]:
+        if as_of is not None:
+            return await self.store.unit_ids_in_scope(scope, as_of)
         ids = self._scope_ids.get(scope)
         if ids is None:
             ids = await self.store.unit_ids_in_scope(scope)
@@ -107,19 +110,23 @@ class HybridRetriever:
             found.update(loaded)
         return found
 
-    async def retrieve(self, scope: Scope, query: str) -> RetrievalResult:
+    async def retrieve(self, scope: Scope, query: str, as_of: datetime | None = None) -> RetrievalResult:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         await self.index_sync.catch_up()
-        allowed = await self._allowed_ids(scope)
+        allowed = await self._allowed_ids(scope, as_of)
         timings["scope_ms"] = (time.perf_counter() - started) * 1000
         if not allowed:
             return RetrievalResult([], 0, timings)
 
         started = time.perf_counter()
         vector, lexical = await asyncio.gather(
-            self._query_vector(query), self.store.lexical_search(scope, query_terms(query), self.candidates)
+            self._query_vector(query),
+            self.store.lexical_search(scope, query_terms(query), self.candidates, include_closed=as_of is not None),
         )
+        if as_of is not None:
+            visible = set(allowed)
+            lexical = [(i, score) for i, score in lexical if i in visible]
         dense = self.indexes.tenant(scope.tenant).search(vector, self.candidates, allowed)
         timings["search_ms"] = (time.perf_counter() - started) * 1000
 

@@ -11,8 +11,10 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from compressors.base import Compressor, create_compressor
+from memory_service.consolidation import ConsolidationReport, Consolidator
 from memory_service.context import ContextFormat, PackedContext, pack
 from memory_service.domain import DEFAULT_TENANT, Event, EventIn, MemoryUnit, Scope
 from memory_service.embedding import Embedder, SentenceTransformerEmbedder
@@ -21,7 +23,9 @@ from memory_service.ingestion import CompressionPipeline, CompressionStats, chec
 from memory_service.jobs import InProcessJobs
 from memory_service.retrieval import Candidate, HybridRetriever
 from memory_service.settings import Settings
-from stores.sql.store import SqlStore
+from stores.job_queue import JobKind, JobQueue, QueueStats, RedisJobQueue
+from stores.sql.retry import Requeued, requeue_marked
+from stores.sql.store import ErasedEvent, SqlStore, StaleConsolidation
 from stores.vector_index import VectorIndexes
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,11 @@ class ContextResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
+def owner_of(scope: Scope) -> Scope:
+    """Consolidation works per owner: a user/agent pair across all its sessions."""
+    return Scope(tenant=scope.tenant, user_id=scope.user_id, agent_id=scope.agent_id)
+
+
 class MemoryService:
     def __init__(
         self,
@@ -60,14 +69,38 @@ class MemoryService:
         self.indexes = indexes
         self.index_sync = IndexSync(store, indexes, settings.index_save_seconds)
         self.pipeline = CompressionPipeline(
-            store, compressor, embedder, settings.window_size, settings.window_overlap
+            store,
+            compressor,
+            embedder,
+            settings.window_size,
+            settings.window_overlap,
+            use_cache=settings.compression_cache,
         )
         self.retriever = HybridRetriever(
             store, embedder, indexes, self.index_sync, settings.candidates, settings.rrf_k, settings.min_relevance
         )
-        self.jobs = InProcessJobs(self.compress_scopes)
+        self.consolidator = Consolidator(
+            store,
+            embedder,
+            duplicate_threshold=settings.duplicate_threshold,
+            supersede_threshold=settings.supersede_threshold,
+            min_cluster=settings.abstraction_min_cluster,
+        )
+        self.in_process = InProcessJobs(self.compress_scopes, self.consolidate)
+        self.jobs: JobQueue = (
+            self.in_process
+            if settings.embedded
+            else RedisJobQueue(
+                settings.redis_url or "",
+                name=settings.queue_name,
+                timeout_s=settings.job_timeout_s,
+                heartbeat_s=settings.job_heartbeat_s,
+                retries=settings.job_retries,
+            )
+        )
         # Compression is CPU-bound: one round at a time in this process.
         self._compress_lock = asyncio.Lock()
+        self._owner_locks: dict[Scope, asyncio.Lock] = {}
         self._saver: asyncio.Task[None] | None = None
 
     @classmethod
@@ -81,8 +114,10 @@ class MemoryService:
     ) -> MemoryService:
         """Open the store (migrating it), load the models and bring the indexes up to date.
 
-        With `run_jobs` the in-process job runner starts and picks up any events left
-        uncompressed by an earlier crash.
+        With `run_jobs` in embedded mode the in-process job runner starts and picks up
+        work an earlier crash left undone. In Redis mode workers do the jobs; `run_jobs`
+        only re-enqueues outstanding work (harmless when Redis is down: the worker's own
+        reconcile loop catches up).
         """
         settings = settings or Settings()
         store = await SqlStore.open(settings.sql_url)
@@ -90,20 +125,25 @@ class MemoryService:
             embedder = await asyncio.to_thread(
                 SentenceTransformerEmbedder, settings.embedding_model, settings.embedding_device
             )
-        compressor = compressor or create_compressor(settings.compressor)
+        if compressor is None:  # an LM backend loads its model here
+            compressor = await asyncio.to_thread(
+                create_compressor, settings.compressor, **settings.compressor_options()
+            )
         service = cls(settings, store, embedder, compressor, VectorIndexes(embedder.dim, settings.index_dir))
         await service.index_sync.start()
         if run_jobs:
-            service.jobs.start()
+            if settings.embedded:
+                service.in_process.start()
             service._saver = asyncio.create_task(service._save_periodically())
-            for scope in await store.pending_scopes():
-                service.jobs.submit(scope)
+            await service.reconcile()
         return service
 
     async def close(self) -> None:
         if self._saver is not None:
             self._saver.cancel()
-        await self.jobs.stop()
+        await self.in_process.close()
+        if self.jobs is not self.in_process:
+            await self.jobs.close()
         await self.index_sync.catch_up()
         await self.index_sync.save_if_due(force=True)
         await self.store.close()
@@ -128,32 +168,97 @@ class MemoryService:
         stored = to_events(tenant, events)
         new_ids = await self.store.insert_events(stored)
         scopes = list(dict.fromkeys(e.scope for e in stored))
-        if wait:
+        if wait and self.settings.embedded:
             await self.compress_scopes(scopes)
             await self.index_sync.catch_up()
-        elif self.jobs.running:
+        else:
             for scope in scopes:
-                self.jobs.submit(scope)
+                await self._enqueue(JobKind.compress, scope)
+            if wait:
+                await self._wait_compressed(tenant, [e.event_id for e in stored])
         return IngestResult(len(stored), [e.event_id for e in stored], new_ids)
+
+    async def _enqueue(self, kind: JobKind, scope: Scope) -> None:
+        """Queue a job if a runner is there to take it. An unreachable Redis loses nothing:
+        the work stays outstanding in SQL and the workers' reconcile loop finds it."""
+        if self.jobs is self.in_process and not self.in_process.running:
+            return
+        try:
+            await self.jobs.enqueue(kind, scope)
+        except Exception as exc:
+            log.warning("could not enqueue %s for %s (%s); it will be picked up by reconcile", kind, scope.label(), exc)
+
+    async def _wait_compressed(self, tenant: str, event_ids: list[str], timeout_s: float = 300.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        delay = 0.05
+        while await self.store.count_uncompressed(tenant, event_ids):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"events not compressed within {timeout_s:.0f} s; they are stored and will be")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        await self.index_sync.catch_up()
 
     async def compress_scopes(
         self, scopes: Sequence[Scope], on_progress: Callable[[int], None] | None = None
     ) -> CompressionStats:
         async with self._compress_lock:
-            return await self.pipeline.compress_scopes(scopes, on_progress)
+            stats = await self.pipeline.compress_scopes(scopes, on_progress)
+        if stats.units:
+            for owner in dict.fromkeys(owner_of(s) for s in scopes):
+                await self._enqueue(JobKind.consolidate, owner)
+        return stats
+
+    async def consolidate(self, owner: Scope) -> ConsolidationReport:
+        """Consolidate one owner's units now (idempotent; safe beside other workers)."""
+        owner = owner_of(owner)
+        lock = self._owner_locks.setdefault(owner, asyncio.Lock())
+        async with lock:
+            try:
+                report = await self.consolidator.consolidate(owner)
+            except StaleConsolidation as exc:
+                log.info("consolidation of %s raced another worker (%s); it will be redone", owner.label(), exc)
+                report = ConsolidationReport()
+        await self.index_sync.catch_up()
+        return report
+
+    async def reconcile(self) -> int:
+        """Enqueue every job SQL says is outstanding; returns how many were enqueued."""
+        scopes = await self.store.pending_scopes()
+        owners = await self.store.unconsolidated_owners()
+        for scope in scopes:
+            await self._enqueue(JobKind.compress, scope)
+        for owner in owners:
+            await self._enqueue(JobKind.consolidate, owner)
+        return len(scopes) + len(owners)
+
+    async def job_stats(self, dead_letters: int = 20) -> QueueStats:
+        return await self.jobs.stats(dead_letters)
 
     async def compress_pending(self, on_progress: Callable[[int], None] | None = None) -> CompressionStats:
         stats = await self.compress_scopes(await self.store.pending_scopes(), on_progress)
         await self.index_sync.catch_up()
         return stats
 
+    async def retry_failed_windows(self, limit: int = 10_000) -> tuple[Requeued, CompressionStats]:
+        """Compress again, with this service's compressor, the events an LM failed on before
+        (their extractive stand-in units are replaced); see `stores.sql.retry`."""
+        requeued = await requeue_marked(self.store, self.compressor.name, limit)
+        await self.index_sync.catch_up()
+        return requeued, await self.compress_pending()
+
     # -- query -----------------------------------------------------------------
 
     async def context(
-        self, scope: Scope, query: str, budget_tokens: int | None = None, fmt: ContextFormat = "text"
+        self,
+        scope: Scope,
+        query: str,
+        budget_tokens: int | None = None,
+        fmt: ContextFormat = "text",
+        as_of: datetime | None = None,
     ) -> ContextResult:
+        """Query-aware context. Only currently valid units, or with `as_of` those valid then."""
         budget = budget_tokens if budget_tokens is not None else self.settings.default_budget_tokens
-        result = await self.retriever.retrieve(scope, query)
+        result = await self.retriever.retrieve(scope, query, as_of)
         started = time.perf_counter()
         packed: PackedContext = pack(result.candidates, budget, fmt, self.settings.tokenizer)
         timings = dict(result.timings_ms, pack_ms=(time.perf_counter() - started) * 1000)
@@ -171,6 +276,10 @@ class MemoryService:
     async def list_memories(self, scope: Scope, limit: int = 100, offset: int = 0) -> list[MemoryUnit]:
         return await self.store.list_units(scope, limit, offset)
 
+    async def memory_history(self, unit_id: int, tenant: str = DEFAULT_TENANT) -> list[MemoryUnit]:
+        """The unit with the units it replaced and those that replaced it (empty: no such unit)."""
+        return await self.store.unit_history(tenant, unit_id)
+
     async def get_memory(self, unit_id: int, tenant: str = DEFAULT_TENANT) -> MemoryUnit | None:
         return await self.store.get_unit(tenant, unit_id)
 
@@ -180,5 +289,31 @@ class MemoryService:
             await self.index_sync.catch_up()
         return deleted
 
-    async def list_events(self, scope: Scope, limit: int = 100, offset: int = 0) -> list[Event]:
-        return await self.store.list_events(scope, limit, offset)
+    async def list_events(
+        self, scope: Scope | None, limit: int = 100, offset: int = 0, *, id_prefix: str | None = None,
+        tenant: str = DEFAULT_TENANT,
+    ) -> list[Event]:
+        """Events of a scope, oldest first; with no scope, `id_prefix` is required and spans the tenant."""
+        if scope is None:
+            if not id_prefix:
+                raise ValueError("listing events needs a scope or an event_id prefix")
+            return await self.store.list_tenant_events(tenant, id_prefix, limit, offset)
+        return await self.store.list_events(scope, limit, offset, id_prefix=id_prefix)
+
+    async def get_event(self, event_id: str, tenant: str = DEFAULT_TENANT) -> Event | None:
+        events = await self.store.get_events(tenant, [event_id])
+        return events[0] if events else None
+
+    async def erase_event(self, event_id: str, tenant: str = DEFAULT_TENANT) -> ErasedEvent | None:
+        """Delete a raw event and the units restated from it (None: no such event).
+
+        Events that shared a deleted unit are compressed again before this returns.
+        """
+        erased = await self.store.erase_event(tenant, event_id)
+        if erased is None:
+            return None
+        if erased.recompress:
+            others = await self.store.get_events(tenant, erased.recompress)
+            await self.compress_scopes(list(dict.fromkeys(e.scope for e in others)))
+        await self.index_sync.catch_up()
+        return erased

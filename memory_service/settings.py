@@ -20,7 +20,17 @@ class Settings(BaseSettings):
 
     embedding_model: str | None = Field(default=None, description="sentence-transformers name or path; default the packaged all-MiniLM-L6-v2.")
     embedding_device: str | None = None
-    compressor: str = "extractive"
+    compressor: str = Field(default="extractive", description="extractive | llama_cpp | transformers | openai.")
+    # LM compressors (and the `mi` proxy model). Unset model: the packaged SmolLM2-135M GGUF.
+    llm_model: str | None = Field(default=None, description="GGUF path (llama_cpp), HF path/hub id/.gguf (transformers), or served model name (openai).")
+    llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1 (openai).")
+    llm_api_key: str | None = Field(default=None, description="Bearer token for llm_base_url.")
+    llm_timeout_s: float = Field(default=120.0, gt=0, description="Longest one window's LM call(s) may take before it falls back to extractive.")
+    llm_max_tokens: int = Field(default=1024, ge=64, description="Most tokens the LM may write for one window.")
+    llm_context_tokens: int = Field(default=4096, ge=512, description="Context size the model is loaded with (llama_cpp, transformers).")
+    llm_threads: int | None = Field(default=None, ge=1, description="CPU threads for the LM; unset = the library's default.")
+    llm_device: str | None = Field(default=None, description="torch device for transformers; unset = cuda if available, else cpu.")
+    compression_cache: bool = Field(default=True, description="Reuse an LM compressor's result for a window already compressed.")
     tokenizer: str = Field(default="cl100k_base", description="Predictor tokenizer used to count budget tokens.")
 
     window_size: int = Field(default=8, ge=1, description="Events per compression window.")
@@ -34,6 +44,28 @@ class Settings(BaseSettings):
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
     min_relevance: float = Field(default=0.25, description="Cosine below which a unit no query word matches is not returned.")
     index_save_seconds: float = Field(default=30.0, description="How often a changed FAISS index is written to disk.")
+
+    queue_name: str = Field(default="memory-service", description="Redis key prefix of the job queue.")
+    job_timeout_s: int = Field(default=600, ge=1, description="Longest a worker job may run before it is retried.")
+    job_heartbeat_s: int = Field(default=15, ge=1, description="A running job silent this long is taken as dead and re-queued.")
+    job_retries: int = Field(default=5, ge=1, description="Attempts before a job goes to the dead-letter list.")
+    reconcile_seconds: float = Field(default=10.0, gt=0, description="How often a worker re-enqueues work SQL says is outstanding.")
+    duplicate_threshold: float = Field(default=0.9, description="Cosine at or above which compatible units are merged.")
+    supersede_threshold: float = Field(default=0.45, description="Cosine a newer unit needs to be considered as updating an older one.")
+    abstraction_min_cluster: int = Field(default=4, ge=2, description="Units about one subject in one month that get a summary unit.")
+
+    def compressor_options(self) -> dict[str, object]:
+        """Keyword options for `compressors.create_compressor` (each backend takes what it needs)."""
+        return {
+            "model": self.llm_model,
+            "base_url": self.llm_base_url,
+            "api_key": self.llm_api_key,
+            "timeout_s": self.llm_timeout_s,
+            "max_tokens": self.llm_max_tokens,
+            "context_tokens": self.llm_context_tokens,
+            "threads": self.llm_threads,
+            "device": self.llm_device,
+        }
 
     @cached_property
     def sql_url(self) -> str:

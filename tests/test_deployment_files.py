@@ -12,7 +12,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_compose_file_parses_and_wires_api_to_postgres_and_redis() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"api", "postgres", "redis"} <= set(services)
+    assert {"api", "worker", "postgres", "redis"} <= set(services)
+    worker = services["worker"]
+    assert worker["command"] == ["memory-service", "worker"]
+    assert worker["environment"]["MEMORY_SERVICE_REDIS_URL"] == services["api"]["environment"]["MEMORY_SERVICE_REDIS_URL"]
+    assert worker["environment"]["MEMORY_SERVICE_DATABASE_URL"] == services["api"]["environment"]["MEMORY_SERVICE_DATABASE_URL"]
     api = services["api"]
     env = api["environment"]
     assert env["MEMORY_SERVICE_DATABASE_URL"].startswith("postgresql+asyncpg://")

@@ -45,6 +45,41 @@ class NewUnit:
     child_unit_ids: tuple[int, ...] = ()
 
 
+class StaleConsolidation(RuntimeError):
+    """The units a consolidation plan was computed from changed meanwhile; nothing was saved."""
+
+
+@dataclass(frozen=True)
+class UnitClosure:
+    """Close a unit: it stays stored and reachable through history, but is no longer valid.
+
+    `valid_to=None` closes it at its own `valid_from` (a duplicate or a replaced abstraction:
+    it was never a separate truth), otherwise at that time (a fact updated then).
+    `superseded_by` is a unit id, or `replaced_by_new` an index into the new units saved
+    in the same call.
+    """
+
+    unit_id: int
+    note: dict[str, Any]
+    valid_to: datetime | None = None
+    superseded_by: int | None = None
+    replaced_by_new: int | None = None
+
+
+@dataclass(frozen=True)
+class ProvenanceMerge:
+    unit_id: int
+    event_ids: tuple[str, ...]
+    note: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ErasedEvent:
+    event: Event
+    unit_ids: list[int]
+    recompress: list[str]
+
+
 @dataclass(frozen=True)
 class UnitChange:
     seq: int
@@ -98,6 +133,8 @@ def unit_from_row(row: MemoryUnitRow) -> MemoryUnit:
         compressor=row.compressor,
         compressor_version=row.compressor_version,
         hash=row.hash,
+        superseded_by=row.superseded_by,
+        history=row.history or [],
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
     )
@@ -114,6 +151,24 @@ def _scoped(stmt: Select[Any], model: type[EventRow | MemoryUnitRow], scope: Sco
         if value is not None:
             stmt = stmt.where(getattr(model, field) == value)
     return stmt
+
+
+def _valid_at(stmt: Select[Any], as_of: datetime | None) -> Select[Any]:
+    """Units valid now (not closed), or valid at `as_of` in event time."""
+    if as_of is None:
+        return stmt.where(MemoryUnitRow.valid_to.is_(None))
+    return stmt.where(
+        MemoryUnitRow.valid_from <= as_of,
+        (MemoryUnitRow.valid_to.is_(None)) | (MemoryUnitRow.valid_to > as_of),
+    )
+
+
+def _id_prefixed(stmt: Select[Any], prefix: str) -> Select[Any]:
+    # LIKE is case-insensitive on SQLite: it narrows, the substring comparison decides.
+    return stmt.where(
+        EventRow.event_id.startswith(prefix, autoescape=True),
+        func.substr(EventRow.event_id, 1, len(prefix)) == prefix,
+    )
 
 
 def lexical_terms(query: str, limit: int = 32) -> list[str]:
@@ -204,11 +259,67 @@ class SqlStore:
             )
             return [event_from_row(r) for r in rows]
 
-    async def list_events(self, scope: Scope, limit: int = 100, offset: int = 0) -> list[Event]:
-        stmt = _scoped(select(EventRow), EventRow, scope).order_by(EventRow.timestamp, EventRow.id)
+    async def list_events(
+        self, scope: Scope, limit: int = 100, offset: int = 0, *, id_prefix: str | None = None
+    ) -> list[Event]:
+        stmt = _scoped(select(EventRow), EventRow, scope)
+        if id_prefix:
+            stmt = _id_prefixed(stmt, id_prefix)
+        stmt = stmt.order_by(EventRow.timestamp, EventRow.id)
         async with self.session() as session:
             rows = await session.scalars(stmt.limit(limit).offset(offset))
             return [event_from_row(r) for r in rows]
+
+    async def list_tenant_events(self, tenant: str, id_prefix: str, limit: int = 100, offset: int = 0) -> list[Event]:
+        """Events of every scope of a tenant whose event_id starts with `id_prefix`, oldest first."""
+        stmt = _id_prefixed(select(EventRow).where(EventRow.tenant == tenant), id_prefix)
+        stmt = stmt.order_by(EventRow.timestamp, EventRow.id).limit(limit).offset(offset)
+        async with self.session() as session:
+            return [event_from_row(r) for r in await session.scalars(stmt)]
+
+    async def erase_event(self, tenant: str, event_id: str) -> ErasedEvent | None:
+        """Delete an event and every unit that cites it, in one transaction (None: no such event).
+
+        Units are looked for among the event owner's (same user and agent, any session). Other
+        events those units also cited are marked uncompressed again, so that what they said is
+        restated without the erased event; the caller compresses their scopes.
+        """
+        async with self.session() as session, session.begin():
+            row = await session.scalar(
+                select(EventRow).where(EventRow.tenant == tenant, EventRow.event_id == event_id).with_for_update()
+            )
+            if row is None:
+                return None
+            event = event_from_row(row)
+            # Units of the same owner, any session: consolidation may cite events across sessions.
+            cited = await session.execute(
+                select(MemoryUnitRow.id, MemoryUnitRow.source_event_ids).where(
+                    MemoryUnitRow.tenant == tenant,
+                    MemoryUnitRow.user_id.is_(None) if event.user_id is None else MemoryUnitRow.user_id == event.user_id,
+                    MemoryUnitRow.agent_id.is_(None) if event.agent_id is None else MemoryUnitRow.agent_id == event.agent_id,
+                )
+            )
+            unit_ids: list[int] = []
+            others: set[str] = set()
+            for unit_id, sources in cited.all():
+                if event_id in (sources or []):
+                    unit_ids.append(unit_id)
+                    others.update(s for s in sources if s != event_id)
+            now = utc_now()
+            if unit_ids:
+                await session.execute(delete(MemoryUnitRow).where(MemoryUnitRow.id.in_(unit_ids)))
+                await session.execute(
+                    UnitChangeRow.__table__.insert(),
+                    [{"tenant": tenant, "unit_id": i, "op": "delete", "at": now} for i in unit_ids],
+                )
+            if others:
+                await session.execute(
+                    update(EventRow)
+                    .where(EventRow.tenant == tenant, EventRow.event_id.in_(sorted(others)))
+                    .values(compressed_at=None)
+                )
+            await session.execute(delete(EventRow).where(EventRow.id == row.id))
+        return ErasedEvent(event=event, unit_ids=sorted(unit_ids), recompress=sorted(others))
 
     async def pending_scopes(self, tenant: str | None = None) -> list[Scope]:
         """Scopes (tenant, user, agent, session) that have events not yet compressed."""
@@ -251,6 +362,30 @@ class SqlStore:
             rows = list(await session.scalars(stmt))
         return [event_from_row(r) for r in reversed(rows)]
 
+    async def event_timestamps(self, tenant: str, event_ids: Sequence[str]) -> dict[str, datetime]:
+        out: dict[str, datetime] = {}
+        ids = list(dict.fromkeys(event_ids))
+        async with self.session() as session:
+            for start in range(0, len(ids), 5000):
+                rows = await session.execute(
+                    select(EventRow.event_id, EventRow.timestamp).where(
+                        EventRow.tenant == tenant, EventRow.event_id.in_(ids[start : start + 5000])
+                    )
+                )
+                out.update({event_id: as_utc(ts) for event_id, ts in rows})
+        return out
+
+    async def count_uncompressed(self, tenant: str, event_ids: Sequence[str]) -> int:
+        if not event_ids:
+            return 0
+        stmt = (
+            select(func.count())
+            .select_from(EventRow)
+            .where(EventRow.tenant == tenant, EventRow.event_id.in_(list(event_ids)), EventRow.compressed_at.is_(None))
+        )
+        async with self.session() as session:
+            return int(await session.scalar(stmt) or 0)
+
     async def count_pending_events(self) -> int:
         stmt = select(func.count()).select_from(EventRow).where(EventRow.compressed_at.is_(None))
         async with self.session() as session:
@@ -266,14 +401,54 @@ class SqlStore:
     # -- memory units ---------------------------------------------------------
 
     async def save_compression(
-        self, tenant: str, units: Sequence[NewUnit], compressed_event_ids: Sequence[str]
+        self,
+        tenant: str,
+        units: Sequence[NewUnit],
+        compressed_event_ids: Sequence[str],
+        retry_event_ids: Sequence[str] = (),
+        retry_compressor: str | None = None,
     ) -> list[MemoryUnit]:
         """Store units, log each in the change log and mark the events compressed, in one transaction.
 
         The events are claimed first: if another process compressed any of them
         meanwhile, nothing is written and `AlreadyCompressed` is raised.
+        `retry_event_ids` (a subset) get `retry_compressor`: an LM compressor failed on
+        them and the extractive stand-in wrote their units.
         """
         now = utc_now()
+        async with self.session() as session, session.begin():
+            if compressed_event_ids:
+                ids = sorted(set(compressed_event_ids))
+                claimed = await session.execute(
+                    update(EventRow)
+                    .where(
+                        EventRow.tenant == tenant,
+                        EventRow.event_id.in_(ids),
+                        EventRow.compressed_at.is_(None),
+                    )
+                    .values(compressed_at=now, retry_compressor=None)
+                )
+                if claimed.rowcount != len(ids):
+                    # Another process compressed (some of) these events first: keep its units.
+                    raise AlreadyCompressed(f"{len(ids) - claimed.rowcount} of {len(ids)} events already compressed")
+                if retry_event_ids and retry_compressor:
+                    await session.execute(
+                        update(EventRow)
+                        .where(EventRow.tenant == tenant, EventRow.event_id.in_(sorted(set(retry_event_ids))))
+                        .values(retry_compressor=retry_compressor)
+                    )
+            created = await self._insert_units(session, tenant, units, now)
+            if created:
+                await session.execute(
+                    UnitChangeRow.__table__.insert(),
+                    [{"tenant": tenant, "unit_id": u.id, "op": "upsert", "at": now} for u in created],
+                )
+        return created
+
+    async def _insert_units(
+        self, session: AsyncSession, tenant: str, units: Sequence[NewUnit], now: datetime, consolidated: bool = False
+    ) -> list[MemoryUnit]:
+        """Bulk insert (one statement, ids returned in order); the caller writes the change log."""
         rows = [
             {
                 "tenant": tenant,
@@ -301,37 +476,18 @@ class SqlStore:
                 "embedding": u.embedding,
                 "search_text": search_text_of(u.draft),
                 "history": [{"at": now.isoformat(), "op": "created", "by": u.compressor}],
+                "consolidated_at": now if consolidated else None,
                 "created_at": now,
                 "updated_at": now,
             }
             for u in units
         ]
-        async with self.session() as session, session.begin():
-            if compressed_event_ids:
-                ids = sorted(set(compressed_event_ids))
-                claimed = await session.execute(
-                    update(EventRow)
-                    .where(
-                        EventRow.tenant == tenant,
-                        EventRow.event_id.in_(ids),
-                        EventRow.compressed_at.is_(None),
-                    )
-                    .values(compressed_at=now)
-                )
-                if claimed.rowcount != len(ids):
-                    # Another process compressed (some of) these events first: keep its units.
-                    raise AlreadyCompressed(f"{len(ids) - claimed.rowcount} of {len(ids)} events already compressed")
-            if rows:
-                table = MemoryUnitRow.__table__
-                result = await session.execute(
-                    table.insert().returning(table.c.id, sort_by_parameter_order=True), rows
-                )
-                for row, (unit_id,) in zip(rows, result.all(), strict=True):
-                    row["id"] = unit_id
-                await session.execute(
-                    UnitChangeRow.__table__.insert(),
-                    [{"tenant": tenant, "unit_id": r["id"], "op": "upsert", "at": now} for r in rows],
-                )
+        if not rows:
+            return []
+        table = MemoryUnitRow.__table__
+        result = await session.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows)
+        for row, (unit_id,) in zip(rows, result.all(), strict=True):
+            row["id"] = unit_id
         return [MemoryUnit.model_validate(r) for r in rows]
 
     async def get_unit(self, tenant: str, unit_id: int) -> MemoryUnit | None:
@@ -378,9 +534,9 @@ class SqlStore:
         async with self.session() as session:
             return int(await session.scalar(stmt) or 0)
 
-    async def unit_ids_in_scope(self, scope: Scope) -> list[int]:
-        """Ids of the currently valid units a query scope may see."""
-        stmt = _scoped(select(MemoryUnitRow.id), MemoryUnitRow, scope).where(MemoryUnitRow.valid_to.is_(None))
+    async def unit_ids_in_scope(self, scope: Scope, as_of: datetime | None = None) -> list[int]:
+        """Ids of the units a query scope may see: valid now, or valid at `as_of`."""
+        stmt = _valid_at(_scoped(select(MemoryUnitRow.id), MemoryUnitRow, scope), as_of)
         async with self.session() as session:
             return list(await session.scalars(stmt))
 
@@ -394,17 +550,21 @@ class SqlStore:
             session.add(UnitChangeRow(tenant=tenant, unit_id=unit_id, op="delete", at=utc_now()))
             return True
 
-    async def lexical_search(self, scope: Scope, query: str, k: int) -> list[tuple[int, float]]:
-        """Full-text search over the scope's valid units: (unit id, score), best first.
+    async def lexical_search(
+        self, scope: Scope, query: str, k: int, include_closed: bool = False
+    ) -> list[tuple[int, float]]:
+        """Full-text search over the scope's units: (unit id, score), best first.
 
-        SQLite uses FTS5's BM25; PostgreSQL uses ts_rank_cd over a generated tsvector.
-        Terms are OR-ed so a unit matching any query word is a candidate.
+        Only currently valid units unless `include_closed` (the caller then filters by
+        validity at its own time). SQLite uses FTS5's BM25; PostgreSQL uses ts_rank_cd
+        over a generated tsvector. Terms are OR-ed so a unit matching any query word is a
+        candidate.
         """
         terms = lexical_terms(query)
         if not terms:
             return []
         params: dict[str, Any] = {"tenant": scope.tenant, "k": k}
-        where = ["u.tenant = :tenant", "u.valid_to IS NULL"]
+        where = ["u.tenant = :tenant"] if include_closed else ["u.tenant = :tenant", "u.valid_to IS NULL"]
         for field in ("user_id", "agent_id", "session_id"):
             value = getattr(scope, field)
             if value is not None:
@@ -430,6 +590,127 @@ class SqlStore:
             rows = (await conn.execute(text(sql), params)).all()
         return [(int(r[0]), float(r[1])) for r in rows]
 
+    # -- consolidation --------------------------------------------------------
+
+    def _owner(self, stmt: Select[Any], owner: Scope) -> Select[Any]:
+        """Units of exactly this user/agent pair, in any session."""
+        stmt = stmt.where(MemoryUnitRow.tenant == owner.tenant)
+        for field in ("user_id", "agent_id"):
+            value = getattr(owner, field)
+            column = getattr(MemoryUnitRow, field)
+            stmt = stmt.where(column.is_(None) if value is None else column == value)
+        return stmt
+
+    async def owner_units(self, owner: Scope) -> list[tuple[MemoryUnit, bytes, bool]]:
+        """Currently valid units of an owner: (unit, embedding, already consolidated)."""
+        stmt = self._owner(select(MemoryUnitRow), owner).where(MemoryUnitRow.valid_to.is_(None))
+        async with self.session() as session:
+            rows = await session.scalars(stmt.order_by(MemoryUnitRow.valid_from, MemoryUnitRow.id))
+            return [(unit_from_row(r), r.embedding, r.consolidated_at is not None) for r in rows]
+
+    async def unconsolidated_owners(self) -> list[Scope]:
+        stmt = (
+            select(MemoryUnitRow.tenant, MemoryUnitRow.user_id, MemoryUnitRow.agent_id)
+            .where(MemoryUnitRow.consolidated_at.is_(None), MemoryUnitRow.valid_to.is_(None))
+            .distinct()
+        )
+        async with self.session() as session:
+            rows = (await session.execute(stmt)).all()
+        return [Scope(tenant=t, user_id=u, agent_id=a) for t, u, a in rows]
+
+    async def apply_consolidation(
+        self,
+        tenant: str,
+        claim_ids: Sequence[int],
+        merges: Sequence[ProvenanceMerge] = (),
+        closures: Sequence[UnitClosure] = (),
+        new_units: Sequence[NewUnit] = (),
+    ) -> list[MemoryUnit]:
+        """Apply one consolidation step atomically; returns the new units.
+
+        `claim_ids` (the units this step examined for the first time) must all still be
+        unconsolidated, and every unit it merges into or closes must still be valid;
+        otherwise another worker got there first and `StaleConsolidation` is raised with
+        nothing written. This is what keeps two workers from merging twice.
+        """
+        now = utc_now()
+        touched = {m.unit_id for m in merges} | {c.unit_id for c in closures}
+        async with self.session() as session, session.begin():
+            if claim_ids:
+                ids = sorted(set(claim_ids))
+                claimed = await session.execute(
+                    update(MemoryUnitRow)
+                    .where(
+                        MemoryUnitRow.tenant == tenant,
+                        MemoryUnitRow.id.in_(ids),
+                        MemoryUnitRow.consolidated_at.is_(None),
+                        MemoryUnitRow.valid_to.is_(None),
+                    )
+                    .values(consolidated_at=now)
+                )
+                if claimed.rowcount != len(ids):
+                    raise StaleConsolidation(f"{len(ids) - claimed.rowcount} of {len(ids)} units already consolidated")
+            rows: dict[int, MemoryUnitRow] = {}
+            if touched:
+                found = await session.scalars(
+                    select(MemoryUnitRow)
+                    .where(MemoryUnitRow.tenant == tenant, MemoryUnitRow.id.in_(sorted(touched)))
+                    .with_for_update()
+                )
+                rows = {r.id: r for r in found}
+                stale = [i for i in touched if i not in rows or rows[i].valid_to is not None]
+                if stale:
+                    raise StaleConsolidation(f"units {sorted(stale)} changed meanwhile")
+            created = await self._insert_units(session, tenant, new_units, now, consolidated=True)
+            for merge in merges:
+                row = rows[merge.unit_id]
+                row.source_event_ids = list(dict.fromkeys([*row.source_event_ids, *merge.event_ids]))
+                row.history = [*row.history, {"at": now.isoformat(), **merge.note}]
+                row.updated_at = now
+            for closure in closures:
+                row = rows[closure.unit_id]
+                row.valid_to = closure.valid_to or row.valid_from
+                if closure.replaced_by_new is not None:
+                    row.superseded_by = created[closure.replaced_by_new].id
+                else:
+                    row.superseded_by = closure.superseded_by
+                row.history = [*row.history, {"at": now.isoformat(), **closure.note, "superseded_by": row.superseded_by}]
+                row.updated_at = now
+            await session.flush()
+            changed = sorted(touched) + [u.id for u in created]
+            if changed:
+                await session.execute(
+                    UnitChangeRow.__table__.insert(),
+                    [{"tenant": tenant, "unit_id": i, "op": "upsert", "at": now} for i in changed],
+                )
+        return created
+
+    async def unit_history(self, tenant: str, unit_id: int) -> list[MemoryUnit]:
+        """The unit, the units it replaced (closed with superseded_by pointing at it, recursively)
+        and the units that replaced it, oldest first."""
+        seen: dict[int, MemoryUnit] = {}
+        frontier = [unit_id]
+        async with self.session() as session:
+            while frontier:
+                rows = list(
+                    await session.scalars(
+                        select(MemoryUnitRow).where(
+                            MemoryUnitRow.tenant == tenant,
+                            (MemoryUnitRow.id.in_(frontier)) | (MemoryUnitRow.superseded_by.in_(frontier)),
+                        )
+                    )
+                )
+                frontier = []
+                for row in rows:
+                    if row.id not in seen:
+                        seen[row.id] = unit_from_row(row)
+                        frontier.append(row.id)
+                        if row.superseded_by is not None and row.superseded_by not in seen:
+                            frontier.append(row.superseded_by)
+        if unit_id not in seen:
+            return []
+        return sorted(seen.values(), key=lambda u: (u.valid_from, u.id))
+
     # -- change log -----------------------------------------------------------
 
     async def changes_since(self, seq: int, limit: int = 100_000) -> list[UnitChange]:
@@ -442,7 +723,10 @@ class SqlStore:
             return int(await session.scalar(select(func.max(UnitChangeRow.seq))) or 0)
 
     async def embeddings(self, ids: Sequence[int]) -> dict[int, tuple[str, bytes]]:
-        """(tenant, embedding bytes) of each existing, currently valid unit among `ids`."""
+        """(tenant, embedding bytes) of each existing unit among `ids`.
+
+        Closed units stay in the vector index: SQL decides per query what is visible.
+        """
         if not ids:
             return {}
         out: dict[int, tuple[str, bytes]] = {}
@@ -452,7 +736,7 @@ class SqlStore:
                 chunk = ids[start : start + 5000]
                 rows = await session.execute(
                     select(MemoryUnitRow.id, MemoryUnitRow.tenant, MemoryUnitRow.embedding).where(
-                        MemoryUnitRow.id.in_(chunk), MemoryUnitRow.valid_to.is_(None)
+                        MemoryUnitRow.id.in_(chunk)
                     )
                 )
                 out.update({r[0]: (r[1], r[2]) for r in rows})
@@ -460,4 +744,4 @@ class SqlStore:
 
     async def all_unit_ids(self) -> list[int]:
         async with self.session() as session:
-            return list(await session.scalars(select(MemoryUnitRow.id).where(MemoryUnitRow.valid_to.is_(None))))
+            return list(await session.scalars(select(MemoryUnitRow.id)))

@@ -34,6 +34,7 @@ class EventRow(Base):
         UniqueConstraint("tenant", "event_id", name="uq_events_tenant_event_id"),
         Index("ix_events_scope", "tenant", "user_id", "agent_id", "session_id", "timestamp"),
         Index("ix_events_pending", "tenant", "compressed_at"),
+        Index("ix_events_retry", "tenant", "retry_compressor"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -51,6 +52,9 @@ class EventRow(Base):
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     # Processing state only: the event itself is never changed.
     compressed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Set when an LM compressor failed on the event's window and `extractive` stood in:
+    # the name of the compressor that should try again (migration 0002).
+    retry_compressor: Mapped[str | None] = mapped_column(String(64))
 
 
 class MemoryUnitRow(Base):
@@ -59,6 +63,8 @@ class MemoryUnitRow(Base):
         Index("ix_units_scope", "tenant", "user_id", "agent_id", "session_id"),
         Index("ix_units_agent", "tenant", "agent_id"),
         Index("ix_units_hash", "tenant", "hash"),
+        Index("ix_units_unconsolidated", "tenant", "consolidated_at"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -88,8 +94,31 @@ class MemoryUnitRow(Base):
     # Text the lexical index covers: unit text plus keywords, persons, entities.
     search_text: Mapped[str] = mapped_column(Text)
     history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Set when a unit is closed by a merge or an update: the unit that replaced it.
+    superseded_by: Mapped[int | None] = mapped_column(BigInteger)
+    # NULL until the consolidation worker has compared this unit with the rest of its scope.
+    consolidated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_accessed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CompressionCacheRow(Base):
+    """An LM compressor's result for one window, keyed by a hash of the window's content,
+    the compressor, the model and the prompt version (migration 0002)."""
+
+    __tablename__ = "compression_cache"
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    compressor: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(256))
+    prompt_version: Mapped[str] = mapped_column(String(32))
+    # Drafts with `source_event_ids` as positions in the window, so the entry serves
+    # the same content under other event ids.
+    drafts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class UnitChangeRow(Base):
@@ -99,7 +128,7 @@ class UnitChangeRow(Base):
     """
 
     __tablename__ = "unit_changes"
-    __table_args__ = (Index("ix_unit_changes_tenant_seq", "tenant", "seq"),)
+    __table_args__ = (Index("ix_unit_changes_tenant_seq", "tenant", "seq"), {"sqlite_autoincrement": True})
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     tenant: Mapped[str] = mapped_column(String(128))

@@ -12,6 +12,7 @@ from memory_service.domain import EventIn, Scope
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 from memory_service.tokens import count_tokens
+from stores.job_queue import JobKind
 
 T0 = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
 
@@ -98,7 +99,7 @@ async def test_budget_is_respected(service: MemoryService) -> None:
 
 async def test_background_compression_without_wait(service: MemoryService) -> None:
     await service.ingest(conversation(), wait=False)
-    await service.jobs.submit(Scope(user_id="conv-1", session_id="session_1"))
+    await service.in_process.submit(JobKind.compress, Scope(user_id="conv-1", session_id="session_1"))
     assert await service.store.count_units() > 0
 
 

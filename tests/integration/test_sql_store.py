@@ -143,3 +143,11 @@ async def test_unit_round_trip_keeps_every_field(store: SqlStore) -> None:
     assert loaded.persons == ["Caroline"] and loaded.location == "Denver"
     embeddings = await store.embeddings([saved.id])
     assert np.frombuffer(embeddings[saved.id][1], dtype=np.float32).tolist() == [0, 1, 2, 3]
+
+
+async def test_unit_ids_are_never_reused(store: SqlStore) -> None:
+    await store.insert_events([event("e1", "x"), event("e2", "y")])
+    [first] = await store.save_compression("local", [new_unit("Caroline adopted a puppy", "e1")], ["e1"])
+    assert await store.delete_unit("local", first.id)
+    [second] = await store.save_compression("local", [new_unit("Caroline bought shoes", "e2")], ["e2"])
+    assert second.id > first.id

@@ -69,6 +69,8 @@ def upgrade() -> None:
         sa.Column("history", sa.JSON, nullable=False),
         sa.Column("created_at", UtcDateTime, nullable=False),
         sa.Column("updated_at", UtcDateTime, nullable=False),
+        # Never reuse the id of a deleted unit: it is also the FAISS id and the change-log key.
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_units_scope", "memory_units", ["tenant", "user_id", "agent_id", "session_id"])
     op.create_index("ix_units_agent", "memory_units", ["tenant", "agent_id"])
@@ -81,6 +83,7 @@ def upgrade() -> None:
         sa.Column("unit_id", sa.BigInteger, nullable=False),
         sa.Column("op", sa.String(16), nullable=False),
         sa.Column("at", UtcDateTime, nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_unit_changes_tenant_seq", "unit_changes", ["tenant", "seq"])
 

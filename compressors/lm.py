@@ -1,0 +1,184 @@
+"""What every LM compressor shares: prompt, parse, ground, fall back, account.
+
+A backend only implements `_generate` (chat messages + JSON schema -> text).
+Whatever goes wrong with the model (an exception, a timeout, empty or invalid
+output) the window falls back to the extractive compressor, so no event is lost,
+and `WindowResult.fallback` says why (the pipeline marks the events for a retry).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from compressors import prompt
+from compressors.base import ProducedDraft, WindowResult
+from compressors.cache_key import CacheIdentity
+from compressors.extractive import ExtractiveCompressor
+from compressors.grounding import ground
+from compressors.lm_output import InvalidOutput, LMUnit, parse_answer, salvage_units, to_draft, unit_schema
+from memory_service.domain import CompressionWindow, MemoryUnitDraft
+
+log = logging.getLogger(__name__)
+
+Messages = list[dict[str, str]]
+
+DEFAULT_TIMEOUT_S = 120.0
+DEFAULT_MAX_TOKENS = 1024
+
+
+class GenerationTimeout(TimeoutError):
+    pass
+
+
+@dataclass
+class Generation:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class _Usage:
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, generation: Generation) -> None:
+        self.calls += 1
+        self.prompt_tokens += generation.prompt_tokens
+        self.completion_tokens += generation.completion_tokens
+
+
+class RepetitionGuard:
+    """Tells a streaming backend to stop once the model starts repeating units (small models loop).
+
+    Feed it the answer so far whenever a chunk closes an object; what was complete
+    before the repeat is kept (`parse_answer` salvages it).
+    """
+
+    def __init__(self, max_units: int) -> None:
+        self.max_units = max_units
+        self._complete = 0
+
+    def should_stop(self, answer: str) -> bool:
+        units = salvage_units(answer)
+        if len(units) == self._complete:
+            return False
+        self._complete = len(units)
+        texts = [" ".join(u.text.lower().split()) for u in units]
+        return len(units) > self.max_units or len(set(texts)) < len(texts)
+
+
+def window_names(window: CompressionWindow) -> list[str]:
+    names: dict[str, None] = {}
+    for event in (*window.context_events, *window.events):
+        if event.speaker and event.speaker.strip():
+            names[event.speaker.strip()] = None
+    for unit in window.recent_units:
+        names.update(dict.fromkeys(unit.persons))
+    return list(names)
+
+
+class LMCompressor(ABC):
+    """Base of the LM backends. Subclasses set `name` and implement `_generate`."""
+
+    name: str
+    # True when the backend constrains decoding to the schema (no repair round needed).
+    enforces_schema: bool = False
+
+    def __init__(self, model: str, timeout_s: float | None = None, max_tokens: int | None = None) -> None:
+        self.model = model
+        self.timeout_s = float(timeout_s or DEFAULT_TIMEOUT_S)
+        self.max_tokens = int(max_tokens or DEFAULT_MAX_TOKENS)
+        self.fallback = ExtractiveCompressor()
+        self._lock = threading.Lock()  # one generation at a time per loaded model
+
+    @property
+    def version(self) -> str:
+        return f"p{prompt.PROMPT_VERSION}:{self.model}"[:64]
+
+    @property
+    def cache_identity(self) -> CacheIdentity:
+        return CacheIdentity(self.name, self.model, prompt.PROMPT_VERSION)
+
+    @abstractmethod
+    def _generate(self, messages: Messages, schema: dict[str, Any], deadline: float) -> Generation:
+        """The model's answer to `messages`; raise GenerationTimeout past `deadline` (perf_counter)."""
+
+    def compress(self, window: CompressionWindow) -> list[MemoryUnitDraft]:
+        return [u.draft for u in self.compress_window(window).units]
+
+    def compress_window(self, window: CompressionWindow) -> WindowResult:
+        started = time.perf_counter()
+        usage = _Usage()
+        try:
+            with self._lock:
+                units = self._ask(window, usage, started + self.timeout_s)
+        except Exception as exc:  # any model failure: the window goes extractive, nothing is lost
+            reason = f"{type(exc).__name__}: {exc}"[:300]
+            log.warning("%s failed on a window of %d events (%s); using extractive", self.name, len(window.events), reason)
+            result = self._extractive(window)
+            result.fallback = reason
+        else:
+            result = self._assemble(window, units)
+        result.lm_calls = usage.calls
+        result.prompt_tokens = usage.prompt_tokens
+        result.completion_tokens = usage.completion_tokens
+        result.lm_seconds = time.perf_counter() - started
+        return result
+
+    def _ask(self, window: CompressionWindow, usage: _Usage, deadline: float) -> list[LMUnit]:
+        messages = prompt.messages(window)
+        schema = unit_schema(len(window.events))
+        generation = self._generate(messages, schema, deadline)
+        usage.add(generation)
+        try:
+            return parse_answer(generation.text)
+        except InvalidOutput as exc:
+            if self.enforces_schema or time.perf_counter() >= deadline:
+                raise
+            log.info("%s: %s; asking once more", self.name, exc)
+            retry = self._generate(prompt.repair_messages(messages, generation.text, str(exc)), schema, deadline)
+            usage.add(retry)
+            return parse_answer(retry.text)
+
+    def _extractive(self, window: CompressionWindow) -> WindowResult:
+        drafts = self.fallback.compress(window)
+        return WindowResult([ProducedDraft(d, self.fallback.name, self.fallback.version) for d in drafts])
+
+    def _assemble(self, window: CompressionWindow, units: list[LMUnit]) -> WindowResult:
+        """Grounded LM units, plus extractive units for every event no accepted unit restates."""
+        event_ids = [e.event_id for e in window.events]
+        names = window_names(window)
+        accepted: list[MemoryUnitDraft] = []
+        seen: set[str] = set()
+        rejected = repaired = 0
+        for unit in units:
+            draft = to_draft(unit, event_ids)
+            verdict = ground(draft, window.events, names) if draft is not None else None
+            if verdict is None or verdict.draft is None:
+                rejected += 1
+                if verdict is not None:
+                    log.info("%s unit rejected (%s): %r", self.name, "; ".join(verdict.problems), unit.text[:120])
+                continue
+            key = verdict.draft.content_hash()
+            if key in seen:
+                continue
+            seen.add(key)
+            repaired += verdict.repaired
+            if verdict.draft.kind in ("preference", "event"):
+                verdict.draft.importance = 0.7  # as the extractive compressor rates them
+            accepted.append(verdict.draft)
+        covered = {i for d in accepted for i in d.source_event_ids}
+        extractive = [d for d in self.fallback.compress(window) if not covered.intersection(d.source_event_ids)]
+        position = {event_id: i for i, event_id in enumerate(event_ids)}
+        produced = [ProducedDraft(d, self.name, self.version) for d in accepted] + [
+            ProducedDraft(d, self.fallback.name, self.fallback.version) for d in extractive
+        ]
+        produced.sort(key=lambda u: min(position[i] for i in u.draft.source_event_ids))
+        return WindowResult(produced, lm_units=len(units), rejected=rejected, repaired=repaired)

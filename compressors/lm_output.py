@@ -1,0 +1,227 @@
+"""The JSON an LM compressor must produce: its schema, and parsing it back into drafts."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from memory_service.domain import MemoryUnitDraft, UnitKind
+
+KINDS: tuple[str, ...] = get_args(UnitKind)
+MAX_TEXT_CHARS = 400
+MAX_LIST_ITEMS = 6
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
+
+
+class InvalidOutput(ValueError):
+    """The model's answer is empty, not JSON, or not shaped like the schema."""
+
+
+def unit_schema(n_events: int) -> dict[str, Any]:
+    """JSON schema of the answer for a window of `n_events` events, numbered from 1.
+
+    `source` may only hold numbers of the window's events, so a grammar-constrained
+    model cannot cite anything else. Only text, kind and source are required: a
+    small model may leave the other fields out and they are filled from the text.
+    """
+    # No maxLength: llama.cpp's converter unrolls it into a huge, slow grammar (max_tokens bounds length).
+    strings = {"type": "array", "items": {"type": "string"}, "maxItems": MAX_LIST_ITEMS}
+    optional_string = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+    return {
+        "type": "object",
+        "properties": {
+            "units": {
+                "type": "array",
+                "maxItems": 2 * n_events,
+                "items": {
+                    "type": "object",
+                    # `source` first: the model picks the events, then restates them
+                    "properties": {
+                        "source": {
+                            "type": "array",
+                            "items": {"enum": list(range(1, n_events + 1))},
+                            "minItems": 1,
+                            "maxItems": n_events,
+                        },
+                        "text": {"type": "string", "minLength": 8},
+                        "kind": {"enum": list(KINDS)},
+                        "event_time": {"anyOf": [{"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}, {"type": "null"}]},
+                        "persons": strings,
+                        "entities": strings,
+                        "keywords": strings,
+                        "location": optional_string,
+                        "topic": optional_string,
+                    },
+                    "required": ["source", "text", "kind"],
+                },
+            }
+        },
+        "required": ["units"],
+    }
+
+
+def schema_events(schema: dict[str, Any]) -> int:
+    """How many events the window of a `unit_schema` has."""
+    return len(schema["properties"]["units"]["items"]["properties"]["source"]["items"]["enum"])
+
+
+class LMUnit(BaseModel):
+    """One unit as the model wrote it; lenient about what a grammar cannot rule out."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: str
+    kind: str = "fact"
+    source: list[int] = Field(default_factory=list)
+    event_time: str | None = None
+    persons: list[str] = Field(default_factory=list)
+    entities: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+    location: str | None = None
+    topic: str | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not value:
+            raise ValueError("text is empty")
+        return value[:MAX_TEXT_CHARS]
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source(cls, value: Any) -> Any:
+        if isinstance(value, (int, str)):
+            value = [value]
+        if isinstance(value, list):
+            out = []
+            for item in value:
+                try:
+                    out.append(int(str(item).strip().strip("[]")))
+                except ValueError:
+                    continue
+            return out
+        return value
+
+    @field_validator("persons", "entities", "keywords", mode="before")
+    @classmethod
+    def _strings(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list):
+            return [" ".join(str(v).split()) for v in value if str(v).strip()][:MAX_LIST_ITEMS]
+        return value
+
+    @field_validator("location", "topic", "event_time", mode="before")
+    @classmethod
+    def _optional(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        text = " ".join(str(value).split())
+        return text or None
+
+
+class LMAnswer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    units: list[LMUnit]
+
+
+def _json_text(raw: str) -> str:
+    text = _FENCE.sub("", raw.strip())
+    start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+    if start < 0:
+        raise InvalidOutput("the answer contains no JSON")
+    end = max(text.rfind("}"), text.rfind("]"))
+    return text[start : end + 1]
+
+
+_UNITS_ARRAY = re.compile(r'"units"\s*:\s*\[|^\s*\[')
+
+
+def salvage_objects(raw: str) -> list[Any]:
+    """The complete items at the start of a cut-off units array (max_tokens, timeout, loop stop)."""
+    m = _UNITS_ARRAY.search(raw)
+    if m is None:
+        return []
+    decoder = json.JSONDecoder()
+    items: list[Any] = []
+    pos = m.end()
+    while True:
+        while pos < len(raw) and raw[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(raw) or raw[pos] != "{":
+            return items
+        try:
+            item, pos = decoder.raw_decode(raw, pos)
+        except json.JSONDecodeError:
+            return items
+        items.append(item)
+
+
+def salvage_units(raw: str) -> list[LMUnit]:
+    units = []
+    for item in salvage_objects(raw):
+        try:
+            units.append(LMUnit.model_validate(item))
+        except ValidationError:
+            continue
+    return units
+
+
+def parse_answer(raw: str) -> list[LMUnit]:
+    """The units of a model answer (or of its complete beginning). Raises InvalidOutput when none can be read."""
+    if not raw or not raw.strip():
+        raise InvalidOutput("the answer is empty")
+    try:
+        data = json.loads(_json_text(raw))
+    except json.JSONDecodeError as exc:
+        salvaged = salvage_units(_FENCE.sub("", raw.strip()))
+        if salvaged:
+            return salvaged
+        raise InvalidOutput(f"the answer is not valid JSON: {exc}") from None
+    if isinstance(data, list):
+        data = {"units": data}
+    elif isinstance(data, dict) and "units" not in data and "text" in data:
+        data = {"units": [data]}
+    try:
+        return LMAnswer.model_validate(data).units
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidOutput(f"the answer does not match the schema: {where}: {first['msg']}") from None
+
+
+def parse_date(value: str | None) -> datetime | None:
+    if not value or not _DATE.match(value):
+        return None
+    try:
+        return datetime.strptime(value[:10], "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def to_draft(unit: LMUnit, event_ids: list[str]) -> MemoryUnitDraft | None:
+    """A draft citing the window events `unit.source` numbers (1-based); None if it cites none."""
+    cited = list(dict.fromkeys(event_ids[n - 1] for n in unit.source if 1 <= n <= len(event_ids)))
+    if not cited:
+        return None
+    kind = unit.kind.strip().lower()
+    return MemoryUnitDraft(
+        text=unit.text,
+        kind=kind if kind in KINDS else "fact",  # type: ignore[arg-type]
+        keywords=unit.keywords,
+        persons=unit.persons,
+        entities=unit.entities,
+        location=unit.location,
+        topic=unit.topic,
+        event_time=parse_date(unit.event_time),
+        source_event_ids=cited,
+    )

@@ -1,0 +1,132 @@
+"""The prompt every LM compressor uses (SimpleMem-style windows, made faithful).
+
+The model sees the window's events numbered from 1, with relative dates already
+resolved from each event's timestamp (a small model cannot do date arithmetic),
+the overlap events before them for reference only, and the scope's most recent
+units so it does not restate them. Change `PROMPT_VERSION` whenever the messages
+change: it is part of the compression cache key and of every unit's version.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from compressors.dates import format_day, resolve_relative_dates
+from memory_service.domain import CompressionWindow, Event, MemoryUnit
+
+PROMPT_VERSION = "1"
+MAX_EVENT_CHARS = 1200
+MAX_RECENT_UNITS = 8
+MAX_RECENT_CHARS = 200
+
+SYSTEM = """You write memory notes from an agent's interaction log.
+Each note restates facts from the numbered events as one short sentence that makes sense on its own:
+- name people instead of writing I, me, my, you, we, he, she or they; keep speaker names;
+- copy names, numbers, dates and quoted text exactly as they appear in the events;
+- write dates as absolute dates (the events already give them), never "yesterday" or "last week";
+- "source" lists the numbers of the events the note restates, and nothing else;
+- kind is one of fact, event, preference, procedure (tool calls, steps), summary;
+- skip greetings and small talk; do not repeat the already known notes.
+Answer with JSON only: {"units": [{"source": [1], "text": "...", "kind": "...", "event_time": "YYYY-MM-DD", "persons": [...], "entities": [...], "keywords": [...], "location": "...", "topic": "..."}]}
+(event_time, persons, entities, keywords, location and topic may be left out when unknown)"""
+
+EXAMPLE_EVENTS = """Events:
+[1] 3 June 2024, 09:12 | Dana: I moved to Porto on 1 June 2024, my new flat is on Rua Alegre.
+[2] 3 June 2024, 09:13 | Sam: Nice! How's the commute?
+[3] 3 June 2024, 09:15 | Dana: 25 minutes by metro. I love the tiles there."""
+
+# The example shows the required fields and the cheap useful ones; keywords, entities and
+# location are allowed by the schema and filled from the text when a model leaves them out.
+EXAMPLE_ANSWER = json.dumps(
+    {
+        "units": [
+            {
+                "source": [1],
+                "text": "Dana moved to Porto on 1 June 2024; Dana's new flat is on Rua Alegre.",
+                "kind": "event",
+                "event_time": "2024-06-01",
+                "persons": ["Dana"],
+                "topic": "moving",
+            },
+            {
+                "source": [2, 3],
+                "text": "Dana's commute in Porto takes 25 minutes by metro.",
+                "kind": "fact",
+                "persons": ["Dana"],
+                "topic": "commute",
+            },
+            {
+                "source": [3],
+                "text": "Dana loves the tiles in Porto.",
+                "kind": "preference",
+                "persons": ["Dana"],
+                "topic": "likes",
+            },
+        ]
+    }
+)
+
+REPAIR = "Your answer could not be used ({error}). Answer again with only the JSON object, as described."
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _when(moment: datetime) -> str:
+    return f"{format_day(moment.date())}, {moment:%H:%M}"
+
+
+def event_line(event: Event) -> str:
+    """What the model reads for one event: who, when, and the content with dates resolved."""
+    content, _ = resolve_relative_dates(event.content, event.timestamp) if event.content else ("", None)
+    parts = [content] if content else []
+    caption = event.metadata.get("blip_caption") if isinstance(event.metadata, dict) else None
+    if isinstance(caption, str) and caption.strip():
+        parts.append(f"(shares an image: {caption.strip()})")
+    if event.tool is not None:
+        arguments = json.dumps(event.tool.arguments, ensure_ascii=False, default=str)
+        call = f"called tool {event.tool.name} with {arguments}"
+        if event.tool.result is not None:
+            result = event.tool.result
+            call += " -> " + (result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str))
+        parts.append(call)
+    who = event.speaker or (event.agent_id or "agent" if event.role == "tool" else event.role)
+    return f"{_when(event.timestamp)} | {who}: {_clip(' '.join(parts), MAX_EVENT_CHARS)}"
+
+
+def recent_lines(units: list[MemoryUnit]) -> list[str]:
+    return [f"- {_clip(u.text, MAX_RECENT_CHARS)}" for u in units[-MAX_RECENT_UNITS:]]
+
+
+def user_message(window: CompressionWindow) -> str:
+    sections = []
+    known = recent_lines(window.recent_units)
+    if known:
+        sections.append("Already known notes (do not repeat):\n" + "\n".join(known))
+    if window.context_events:
+        earlier = "\n".join(f"- {event_line(e)}" for e in window.context_events)
+        sections.append(f"Earlier events (context only, do not cite):\n{earlier}")
+    numbered = "\n".join(f"[{i}] {event_line(e)}" for i, e in enumerate(window.events, start=1))
+    sections.append(f"Events:\n{numbered}")
+    return "\n\n".join(sections)
+
+
+def messages(window: CompressionWindow) -> list[dict[str, str]]:
+    """Chat messages: instructions, one worked example, then the window."""
+    return [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": EXAMPLE_EVENTS},
+        {"role": "assistant", "content": EXAMPLE_ANSWER},
+        {"role": "user", "content": user_message(window)},
+    ]
+
+
+def repair_messages(original: list[dict[str, str]], answer: str, error: str) -> list[dict[str, str]]:
+    return [
+        *original,
+        {"role": "assistant", "content": answer[:2000]},
+        {"role": "user", "content": REPAIR.format(error=error)},
+    ]

@@ -1,0 +1,84 @@
+"""`memory-service compress`, `mi` and `ingest --compressor` through the CLI (in process)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from memory_service.cli import app
+
+EVENTS = [
+    {"event_id": "d1", "agent_id": "deployer", "role": "user", "speaker": "Priya",
+     "content": "Please move the staging database to port 5433.", "timestamp": "2024-03-14T09:00:00Z"},
+    {"event_id": "d2", "agent_id": "deployer", "role": "tool",
+     "tool": {"name": "edit_config", "arguments": {"key": "db.port", "value": 5433}, "result": {"status": "ok"}},
+     "timestamp": "2024-03-14T09:00:05Z"},
+    {"event_id": "d3", "agent_id": "deployer", "role": "assistant", "speaker": "Deployer",
+     "content": "Done: staging now listens on port 5433.", "timestamp": "2024-03-14T09:00:09Z"},
+    {"event_id": "d4", "agent_id": "deployer", "role": "user", "speaker": "Priya",
+     "content": "I prefer deploys before 10:00 UTC from now on.", "timestamp": "2024-03-14T09:02:00Z"},
+]
+
+
+@pytest.fixture
+def log_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MEMORY_SERVICE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MEMORY_SERVICE_WINDOW_SIZE", "2")
+    monkeypatch.setenv("MEMORY_SERVICE_WINDOW_OVERLAP", "1")
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in EVENTS) + "\n")
+    return path
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_compress_prints_units_and_stores_nothing(log_file: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["compress", str(log_file), "--json"])
+    assert result.exit_code == 0, result.output
+    units = json_lines(result.stdout)
+    assert units and all(u["compressor"] == "extractive" and u["compressor_version"] == "1" for u in units)
+    assert {i for u in units for i in u["source_event_ids"]} == {"d1", "d2", "d3", "d4"}
+    assert not (tmp_path / "data").exists()
+
+
+def test_compress_rejects_an_unknown_compressor(log_file: Path) -> None:
+    result = CliRunner().invoke(app, ["compress", str(log_file), "--compressor", "nope"])
+    assert result.exit_code == 1 and "unknown compressor 'nope'" in result.output
+
+
+@pytest.mark.slow
+def test_compress_with_llama_cpp_names_each_unit_writer(log_file: Path) -> None:
+    result = CliRunner().invoke(app, ["compress", str(log_file), "--compressor", "llama_cpp", "--json"])
+    assert result.exit_code == 0, result.output
+    units = json_lines(result.stdout)
+    assert {u["compressor"] for u in units} <= {"llama_cpp", "extractive"}
+    assert {i for u in units for i in u["source_event_ids"]} == {"d1", "d2", "d3", "d4"}
+
+
+@pytest.mark.slow
+def test_mi_compares_compressors_on_the_same_windows(log_file: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["mi", str(log_file), "-c", "extractive", "-c", "llama_cpp", "--sample", "2", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["proxy"] == "SmolLM2-135M-Instruct.Q4_1"
+    rows = {r["compressor"]: r for r in report["results"]}
+    assert set(rows) == {"extractive", "llama_cpp"}
+    for row in rows.values():
+        assert row["n"] == 2 and 0.0 <= row["mi_bits"] <= row["upper_bound_bits"] == 1.0
+        assert row["output_tokens"] > 0 and row["compression_ratio"] > 0
+
+
+@pytest.mark.slow
+def test_ingest_with_an_lm_compressor_reports_what_it_did(log_file: Path) -> None:
+    result = CliRunner().invoke(app, ["ingest", str(log_file), "--compressor", "llama_cpp"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["events"] == 4 and summary["windows"] == 2 and summary["lm_calls"] >= 1
+    assert {"cache_hits", "fallback_windows", "rejected_units", "lm_completion_tokens"} <= set(summary)

@@ -1,0 +1,80 @@
+"""The LM answer schema, parsing (with salvage of cut-off answers) and the cache encoding."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from compressors.base import ProducedDraft
+from compressors.cache_key import CacheIdentity, decode, encode, window_key
+from compressors.lm_output import InvalidOutput, parse_answer, schema_events, to_draft, unit_schema
+from memory_service.domain import CompressionWindow, Event, MemoryUnitDraft
+
+T0 = datetime(2024, 3, 14, 9, 0, tzinfo=UTC)
+
+
+def window(prefix: str = "e", contents: tuple[str, ...] = ("one", "two", "three")) -> CompressionWindow:
+    events = [
+        Event(tenant="t", event_id=f"{prefix}{i}", user_id="u", role="user", speaker="Ann", content=c,
+              timestamp=T0, received_at=T0)
+        for i, c in enumerate(contents)
+    ]
+    return CompressionWindow(events=events)
+
+
+def test_schema_only_allows_the_window_event_numbers() -> None:
+    schema = unit_schema(3)
+    item = schema["properties"]["units"]["items"]
+    assert item["properties"]["source"]["items"]["enum"] == [1, 2, 3]
+    assert item["required"] == ["source", "text", "kind"]
+    assert schema_events(schema) == 3
+    assert set(item["properties"]["kind"]["enum"]) == {"fact", "event", "preference", "procedure", "summary"}
+
+
+def test_parse_accepts_fences_lists_and_lenient_fields() -> None:
+    units = parse_answer('```json\n[{"source": "2", "text": "Ann  likes tea.", "kind": "Preference", "persons": "Ann"}]\n```')
+    assert units[0].source == [2] and units[0].text == "Ann likes tea." and units[0].persons == ["Ann"]
+    draft = to_draft(units[0], ["a", "b"])
+    assert draft is not None and draft.source_event_ids == ["b"] and draft.kind == "preference"
+
+
+def test_cut_off_answer_keeps_its_complete_units() -> None:
+    raw = '{"units": [{"source": [1], "text": "Ann likes tea.", "kind": "fact"}, {"source": [2], "text": "Ann lik'
+    units = parse_answer(raw)
+    assert [u.text for u in units] == ["Ann likes tea."]
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "I cannot do that.", '{"units": [{"source": [1], "te', '{"units": 3}'])
+def test_unreadable_answers_raise(raw: str) -> None:
+    with pytest.raises(InvalidOutput):
+        parse_answer(raw)
+
+
+def test_to_draft_drops_out_of_range_sources_and_bad_dates() -> None:
+    unit = parse_answer(json.dumps({"units": [{"source": [0, 9], "text": "Ann likes tea.", "kind": "fact"}]}))[0]
+    assert to_draft(unit, ["a", "b"]) is None
+    unit = parse_answer(json.dumps({"units": [{"source": [1], "text": "x y z", "kind": "odd", "event_time": "2024-13-40"}]}))[0]
+    draft = to_draft(unit, ["a"])
+    assert draft is not None and draft.kind == "fact" and draft.event_time is None
+
+
+def test_cache_key_ignores_ids_and_scope_but_not_content_or_identity() -> None:
+    identity = CacheIdentity("llama_cpp", "m", "1")
+    a, b = window("a"), window("b")
+    assert window_key(a, identity) == window_key(b, identity)
+    assert window_key(a, identity) != window_key(window("a", ("one", "two", "four")), identity)
+    assert window_key(a, identity) != window_key(a, CacheIdentity("llama_cpp", "m", "2"))
+    assert window_key(a, identity) != window_key(a, CacheIdentity("llama_cpp", "other", "1"))
+
+
+def test_cached_units_are_repointed_to_the_new_window_ids() -> None:
+    a, b = window("a"), window("b")
+    units = [ProducedDraft(MemoryUnitDraft(text="Ann said one and three.", source_event_ids=["a0", "a2"]), "llama_cpp", "p1:m")]
+    payload = json.loads(json.dumps(encode(units, a)))  # through JSON, as the database stores it
+    decoded = decode(payload, b)
+    assert decoded is not None
+    assert decoded[0].draft.source_event_ids == ["b0", "b2"]
+    assert (decoded[0].compressor, decoded[0].version) == ("llama_cpp", "p1:m")
+    assert decode(payload, window("c", ("one",))) is None  # positions outside the window: not this entry

@@ -1,0 +1,50 @@
+"""The MI estimator's arithmetic on log-probability matrices whose answer is known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from compressors.mi import fit_prompt, log_softmax_rows, mi_from_logprobs, token_logprob_sum
+
+
+def test_identical_compressions_carry_nothing() -> None:
+    # the same z for every x: p(z|x_l) varies with l, but the average term is <= 0 (Jensen) and clipped
+    rng = np.random.default_rng(0)
+    column = rng.normal(-30, 3, size=8)
+    logp = np.tile(column, (8, 1))  # logp[i, l] = log p(z | x_l) for every i
+    nats, per_item = mi_from_logprobs(logp)
+    assert nats == 0.0
+    assert np.mean(per_item) <= 1e-12
+
+
+def test_perfectly_identifying_compressions_carry_log_n() -> None:
+    n = 6
+    logp = np.full((n, n), -500.0)
+    np.fill_diagonal(logp, -5.0)
+    nats, _ = mi_from_logprobs(logp)
+    assert math.isclose(nats, math.log(n), rel_tol=1e-9)
+
+
+def test_estimate_never_exceeds_log_n() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        logp = rng.normal(0, 50, size=(5, 5))
+        nats, _ = mi_from_logprobs(logp)
+        assert 0.0 <= nats <= math.log(5) + 1e-9
+
+
+def test_token_logprob_sum_matches_a_hand_computation() -> None:
+    logits = np.array([[1.0, 2.0, 3.0], [0.5, 0.5, -1.0]])
+    targets = [2, 0]
+    by_hand = (3.0 - math.log(math.exp(1) + math.exp(2) + math.exp(3))) + (
+        0.5 - math.log(2 * math.exp(0.5) + math.exp(-1.0))
+    )
+    assert math.isclose(token_logprob_sum(logits, targets), by_hand, rel_tol=1e-12)
+    assert np.allclose(np.exp(log_softmax_rows(logits)).sum(axis=1), 1.0)
+
+
+def test_fit_prompt_keeps_the_first_token_and_the_end() -> None:
+    assert fit_prompt([1, 2, 3, 4, 5], 10) == [1, 2, 3, 4, 5]
+    assert fit_prompt([1, 2, 3, 4, 5], 3) == [1, 4, 5]
