@@ -58,6 +58,16 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+@contextmanager
+def stopping(processes: list[subprocess.Popen[bytes]]) -> Iterator[None]:
+    """Stop every process in the list on the way out, whatever happened (no orphan workers)."""
+    try:
+        yield
+    finally:
+        for process in processes:
+            stop(process)
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -126,12 +136,14 @@ def test_worker_compresses_and_consolidates_and_survives_kill_9(tmp_path: Path, 
     redis_port = free_port()
     env = mode_env(pg_url, redis_port, tmp_path / "data")
     log = tmp_path / "workers.log"
-    with redis_server(redis_port), running_server(tmp_path / "data", env) as (url, _api):
+    workers: list[subprocess.Popen[bytes]] = []
+    with redis_server(redis_port), running_server(tmp_path / "data", env) as (url, _api), stopping(workers):
         client = httpx.Client(base_url=url, timeout=60)
         assert client.get("/v1/jobs").json()["backend"] == "redis"
 
         # Phase 1: the worker compresses and consolidates what the API only stored.
         worker = start_worker(env, log)
+        workers.append(worker)
         facts = [
             {"event_id": "f1", "user_id": "cara", "session_id": "a", "role": "user", "speaker": "Cara",
              "content": "I live in Boston with my two cats.", "timestamp": "2023-01-10T10:00:00Z"},
@@ -170,6 +182,7 @@ def test_worker_compresses_and_consolidates_and_survives_kill_9(tmp_path: Path, 
         assert left > 0, "the job finished before the kill; the test proves nothing"
 
         replacement = start_worker(env, log)
+        workers.append(replacement)
         try:
             wait_until(
                 lambda: sql(pg_url, lambda s: s.count_uncompressed("local", [e["event_id"] for e in events])) == 0,
