@@ -105,6 +105,8 @@ def create_app(settings: Settings | None = None, service: MemoryService | None =
             raise HTTPException(413, str(exc)) from None
         except InvalidBatch as exc:
             raise HTTPException(422, str(exc)) from None
+        except TimeoutError as exc:  # Redis mode with wait: stored, workers still busy
+            raise HTTPException(504, str(exc)) from None
         return IngestResponse(accepted=result.accepted, event_ids=result.event_ids)
 
     @app.post("/v1/context", response_model=ContextResponse)
