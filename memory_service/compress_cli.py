@@ -135,6 +135,8 @@ def mi(
         out.print_json(json.dumps({"proxy": scorer.label, "results": [r.as_dict() for r in rows]}))
     else:
         out.print(mi_table(rows, f"I(X;Z) on {file.name}, proxy {scorer.label}"))
+        if any(r.as_dict()["saturated"] for r in rows):
+            err.print("an estimate is at its log N bound: compare with a larger --sample")
 
 
 @app.command()

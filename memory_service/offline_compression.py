@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Sequence
@@ -111,7 +112,9 @@ class MIRow:
             "n": e.n,
             "mi_nats": round(e.nats, 4),
             "mi_bits": round(e.bits, 4),
-            "upper_bound_bits": round(e.upper_bound_nats / 0.6931471805599453, 4),
+            "upper_bound_bits": round(e.upper_bound_nats / math.log(2), 4),
+            # at the log N bound the batch cannot tell compressors apart: use a larger N
+            "saturated": e.n > 1 and e.nats >= 0.99 * e.upper_bound_nats,
             "bits_per_output_token": round(e.bits_per_output_token, 5),
             "output_tokens": round(e.output_tokens, 1),
             "input_tokens": round(e.input_tokens, 1),
