@@ -22,9 +22,11 @@ run: install
 test: install
 	$(VENV)/bin/pytest -q
 
-## Ingest and query benchmarks on the LoCoMo dev split; JSON goes to benchmarks/results/.
+## Ingest and query benchmarks on the LoCoMo dev split, and the LoCoMo eval; JSON goes to benchmarks/results/.
+## (Modules run with -m: run as a path, benchmarks/compressors.py would shadow the compressors package.)
 bench: install
-	$(PY) benchmarks/ingest_query.py --locomo $(LOCOMO) --out benchmarks/results/ingest_query.json
+	$(VENV)/bin/memory-service eval locomo $(LOCOMO) --out benchmarks/results/locomo_eval.json --plot benchmarks/results/locomo_eval.png --worst 5
+	$(PY) -m benchmarks.ingest_query --locomo $(LOCOMO) --out benchmarks/results/ingest_query.json
 	$(PY) benchmarks/faiss_partitioning.py --out benchmarks/results/faiss_partitioning.json
 	$(PY) -m benchmarks.consolidation --locomo $(LOCOMO) --out benchmarks/results/consolidation.json
 

@@ -8,16 +8,19 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from api.auth import AccessGuard, check_binding
+from api.db_errors import install_unavailable_handlers
+from api.metrics import install_metrics
+from api.openapi_errors import install_error_docs
+from api.request_context import install_request_context
 from api.schemas import (
     ContextRequest,
     ContextResponse,
-    ContextStats,
-    ContextUnit,
     DeleteResponse,
     EventDeleteResponse,
     EventPage,
@@ -27,8 +30,10 @@ from api.schemas import (
     JobsResponse,
     MemoryHistory,
     MemoryPage,
+    ScopeDeleteResponse,
 )
-from memory_service.domain import DEFAULT_TENANT, Event, MemoryUnit, Scope
+from memory_service.context_api import context_response
+from memory_service.domain import Event, MemoryUnit, Scope
 from memory_service.ingestion import BatchTooLarge, InvalidBatch
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
@@ -52,8 +57,14 @@ def get_service(request: Request) -> MemoryService:
     return request.app.state.service
 
 
-def tenant_of(_request: Request) -> str:
-    return DEFAULT_TENANT
+async def tenant_of(request: Request) -> str:
+    """The tenant of the request's API key (401 / 429 otherwise), also left on `request.state.tenant`."""
+    guard: AccessGuard = request.app.state.guard
+    identity = await guard.identify(request, request.app.state.service.store)
+    request.state.tenant = identity.tenant
+    request.state.api_key_id = identity.key_id
+    await guard.limit(identity)
+    return identity.tenant
 
 
 Service = Annotated[MemoryService, Depends(get_service)]
@@ -74,7 +85,9 @@ def query_scope(
 
 QueryScope = Annotated[Scope, Depends(query_scope)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+# Bounded so an out-of-range number is a 422, not a database overflow (500).
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
+UnitId = Annotated[int, Path(ge=-(2**63), le=2**63 - 1, description="A memory unit id (int64).")]
 
 
 def create_app(settings: Settings | None = None, service: MemoryService | None = None) -> FastAPI:
@@ -84,16 +97,27 @@ def create_app(settings: Settings | None = None, service: MemoryService | None =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if service is not None:
-            yield
+            await check_binding(settings, service.store)
+            try:
+                yield
+            finally:
+                await app.state.guard.close()
             return
         app.state.service = await MemoryService.open(settings)
         try:
+            await check_binding(settings, app.state.service.store)  # not on 0.0.0.0 without keys
             yield
         finally:
+            await app.state.guard.close()
             await app.state.service.close()
 
     app = FastAPI(title="memory-service", version="0.1.0", lifespan=lifespan)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    install_unavailable_handlers(app)
+    install_error_docs(app)
+    install_metrics(app)
+    install_request_context(app)
+    app.state.guard = AccessGuard(settings)
     if service is not None:
         app.state.service = service
 
@@ -113,27 +137,7 @@ def create_app(settings: Settings | None = None, service: MemoryService | None =
     async def context(body: ContextRequest, svc: Service, tenant: Tenant) -> ContextResponse:
         scope = query_scope(tenant, body.user_id, body.agent_id, body.session_id)
         result = await svc.context(scope, body.query, body.budget_tokens, body.format, as_of=body.as_of)
-        return ContextResponse(
-            context=result.context,
-            tokens=result.tokens,
-            units=[
-                ContextUnit(
-                    id=c.unit.id,
-                    text=c.unit.text,
-                    score=c.score,
-                    kind=c.unit.kind,
-                    event_time=c.unit.event_time,
-                    source_event_ids=c.unit.source_event_ids,
-                )
-                for c in result.chosen
-            ],
-            empty=result.empty,
-            stats=ContextStats(
-                candidates_considered=result.candidates_considered,
-                units_chosen=len(result.chosen),
-                timings_ms=result.timings_ms,
-            ),
-        )
+        return context_response(result)
 
     @app.get("/v1/memories", response_model=MemoryPage)
     async def list_memories(svc: Service, scope: QueryScope, limit: Limit = 100, offset: Offset = 0) -> MemoryPage:
@@ -141,31 +145,32 @@ def create_app(settings: Settings | None = None, service: MemoryService | None =
         return MemoryPage(memories=units, next_offset=offset + limit if len(units) == limit else None)
 
     @app.get("/v1/memories/{unit_id}", response_model=MemoryUnit)
-    async def get_memory(unit_id: int, svc: Service, tenant: Tenant) -> MemoryUnit:
+    async def get_memory(unit_id: UnitId, svc: Service, tenant: Tenant) -> MemoryUnit:
         unit = await svc.get_memory(unit_id, tenant)
         if unit is None:
             raise HTTPException(404, f"memory {unit_id} not found")
         return unit
 
     @app.get("/v1/memories/{unit_id}/history", response_model=MemoryHistory)
-    async def memory_history(unit_id: int, svc: Service, tenant: Tenant) -> MemoryHistory:
+    async def memory_history(unit_id: UnitId, svc: Service, tenant: Tenant) -> MemoryHistory:
         versions = await svc.memory_history(unit_id, tenant)
         if not versions:
             raise HTTPException(404, f"memory {unit_id} not found")
         return MemoryHistory(id=unit_id, versions=versions)
 
     @app.get("/v1/jobs", response_model=JobsResponse)
-    async def jobs(svc: Service, dead_letters: Annotated[int, Query(ge=0, le=1000)] = 20) -> JobsResponse:
+    async def jobs(svc: Service, tenant: Tenant, dead_letters: Annotated[int, Query(ge=0, le=1000)] = 20) -> JobsResponse:
         try:
             stats = await svc.job_stats(dead_letters)
         except Exception as exc:  # Redis unreachable: say so instead of a 500
             raise HTTPException(503, f"job queue unavailable: {exc}") from None
+        own = [f for f in stats.dead_letters if f.scope.get("tenant") == tenant]  # another tenant's scopes stay hidden
         return JobsResponse.model_validate(
-            {**asdict(stats), "dead_letters": [{**asdict(f), "at": datetime.fromtimestamp(f.at, UTC)} for f in stats.dead_letters]}
+            {**asdict(stats), "dead_letters": [{**asdict(f), "at": datetime.fromtimestamp(f.at, UTC)} for f in own]}
         )
 
     @app.delete("/v1/memories/{unit_id}", response_model=DeleteResponse)
-    async def delete_memory(unit_id: int, svc: Service, tenant: Tenant) -> DeleteResponse:
+    async def delete_memory(unit_id: UnitId, svc: Service, tenant: Tenant) -> DeleteResponse:
         if not await svc.delete_memory(unit_id, tenant):
             raise HTTPException(404, f"memory {unit_id} not found")
         return DeleteResponse(deleted=True, id=unit_id)
@@ -201,6 +206,22 @@ def create_app(settings: Settings | None = None, service: MemoryService | None =
         if erased is None:
             raise HTTPException(404, f"event {event_id} not found")
         return EventDeleteResponse(deleted=True, event_id=event_id, units_deleted=erased.unit_ids)
+
+    @app.delete("/v1/scopes", response_model=ScopeDeleteResponse)
+    async def erase_scope(svc: Service, scope: QueryScope) -> ScopeDeleteResponse:
+        """Erase everything of a scope: events, units, index and cache entries, queued jobs (idempotent)."""
+        erased = await svc.erase_scope(scope)
+        return ScopeDeleteResponse(
+            erased=bool(erased.event_ids or erased.unit_ids),
+            user_id=scope.user_id,
+            agent_id=scope.agent_id,
+            session_id=scope.session_id,
+            events_deleted=len(erased.event_ids),
+            units_deleted=len(erased.unit_ids),
+            events_restated=len(erased.recompress),
+            compression_cache_entries_deleted=erased.cache_entries,
+            jobs_cancelled=erased.jobs_cancelled,
+        )
 
     @app.get("/healthz", response_model=Health)
     async def healthz(svc: Service) -> Health:

@@ -117,13 +117,26 @@ class InProcessService:
             raise RuntimeError("InProcessService is not started")
         return self._service
 
-    def client(self, *, retry: RetryPolicy | None = None, timeout: float = 300.0) -> MemoryClient:
+    def client(
+        self, *, retry: RetryPolicy | None = None, timeout: float = 300.0, api_key: str | None = None
+    ) -> MemoryClient:
+        """`api_key`: the tenant's key (default $MEMORY_SERVICE_API_KEY; none needed while no key exists)."""
         transport = _SyncTransport(self._started())
-        return MemoryClient(BASE_URL, transport=transport, retry=retry or RetryPolicy(), timeout=timeout)
+        return MemoryClient(BASE_URL, transport=transport, retry=retry or RetryPolicy(), timeout=timeout, api_key=api_key)
 
-    def async_client(self, *, retry: RetryPolicy | None = None, timeout: float = 300.0) -> AsyncMemoryClient:
+    def async_client(
+        self, *, retry: RetryPolicy | None = None, timeout: float = 300.0, api_key: str | None = None
+    ) -> AsyncMemoryClient:
         transport = _AsyncTransport(self._started())
-        return AsyncMemoryClient(BASE_URL, transport=transport, retry=retry or RetryPolicy(), timeout=timeout)
+        return AsyncMemoryClient(
+            BASE_URL, transport=transport, retry=retry or RetryPolicy(), timeout=timeout, api_key=api_key
+        )
+
+    def create_key(self, tenant: str, *, name: str | None = None, rate_limit_per_minute: int | None = None) -> str:
+        """A new API key for `tenant` (from then on every request needs a key)."""
+        from memory_service.auth import create_key
+
+        return self.run(create_key(self.service.store, tenant, name, rate_limit_per_minute)).key
 
     def close(self) -> None:
         if self._service is not None:

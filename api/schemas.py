@@ -22,6 +22,7 @@ from memory_service.schemas import (
     JobsResponse,
     MemoryHistory,
     MemoryPage,
+    ScopeDeleteResponse,
 )
 
 __all__ = [
@@ -40,4 +41,5 @@ __all__ = [
     "JobsResponse",
     "MemoryHistory",
     "MemoryPage",
+    "ScopeDeleteResponse",
 ]

@@ -3,7 +3,9 @@
     python -m benchmarks.consolidation --locomo ../shared/bench/locomo/locomo_dev.json \
         --out benchmarks/results/consolidation.json
 
-1. A synthetic agent log with known duplicates and updates (benchmarks/synthetic_log.py):
+1. Two synthetic agent logs with known duplicates and updates: `templates`
+   (benchmarks/synthetic_log.py, written alongside the heuristic judge, so optimistic) and
+   `paraphrase` (benchmarks/synthetic_paraphrase.py, other phrasings and hard negatives):
    precision and recall of duplicate merges (over pairs of events that end up in one
    unit) and of supersessions (over (old event, new event) pairs), units before/after,
    consolidation throughput.
@@ -18,13 +20,15 @@ import asyncio
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.synthetic_log import generate
+from benchmarks.synthetic_log import SyntheticLog, generate
+from benchmarks.synthetic_paraphrase import generate as generate_paraphrase
 from memory_service import locomo
 from memory_service.domain import EventIn, MemoryUnit, Scope
 from memory_service.evaluation import evidence_recall
@@ -49,8 +53,11 @@ async def all_units(service: MemoryService, owner: Scope) -> list[MemoryUnit]:
     return units
 
 
-async def synthetic(data_dir: Path, persons: int) -> dict[str, Any]:
-    log = generate(persons)
+GENERATORS: dict[str, Callable[[int], SyntheticLog]] = {"templates": generate, "paraphrase": generate_paraphrase}
+
+
+async def synthetic(data_dir: Path, persons: int, generator: str = "templates") -> dict[str, Any]:
+    log = GENERATORS[generator](persons)
     service = await MemoryService.open(Settings(data_dir=data_dir), run_jobs=False)
     owner = Scope(user_id="synthetic")
     try:
@@ -130,26 +137,30 @@ def main() -> None:
 
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        result["synthetic"] = asyncio.run(synthetic(Path(tmp) / "synthetic", args.persons))
+        for name in GENERATORS:
+            result[f"synthetic_{name}"] = asyncio.run(synthetic(Path(tmp) / name, args.persons, name))
         if args.locomo:
             wanted = [c for c in args.conversations.split(",") if c]
             result["locomo"] = asyncio.run(locomo_before_after(args.locomo, Path(tmp) / "locomo", args.budget, wanted))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
 
-    syn = result["synthetic"]
-    table = Table(title="Consolidation on a synthetic agent log with ground truth")
-    for column in ("", "precision", "recall", "predicted", "truth"):
-        table.add_column(column, justify="right")
-    for name in ("merges", "supersessions"):
-        m = syn[name]
-        table.add_row(name, f"{m['precision']:.2f}", f"{m['recall']:.2f}", str(m["predicted"]), str(m["truth"]))
     console = Console()
+    table = Table(title="Consolidation on synthetic agent logs with ground truth")
+    for column in ("log", "", "precision", "recall", "predicted", "truth"):
+        table.add_column(column, justify="right")
+    for generator in GENERATORS:
+        syn = result[f"synthetic_{generator}"]
+        for name in ("merges", "supersessions"):
+            m = syn[name]
+            table.add_row(generator, name, f"{m['precision']:.2f}", f"{m['recall']:.2f}", str(m["predicted"]), str(m["truth"]))
     console.print(table)
-    console.print(
-        f"units {syn['units_before']} -> {syn['units_after']} ({syn['abstractions']} abstractions), "
-        f"{syn['units_per_s']:.0f} units/s"
-    )
+    for generator in GENERATORS:
+        syn = result[f"synthetic_{generator}"]
+        console.print(
+            f"{generator}: units {syn['units_before']} -> {syn['units_after']} ({syn['abstractions']} abstractions), "
+            f"{syn['units_per_s']:.0f} units/s"
+        )
     if "locomo" in result:
         lo = result["locomo"]
         table = Table(title=f"LoCoMo evidence recall at {lo['budget_tokens']} tokens")

@@ -5,7 +5,8 @@
 
 Runs through `MemoryService` (what the REST API calls) on a fresh embedded data dir
 (SQLite, FAISS, packaged embedding model). Evidence recall is printed too: the share
-of annotated evidence turns (categories 1-4) cited by a unit in the returned context.
+of annotated evidence turns (categories 1-4) cited by a unit in the returned context;
+`memory-service eval locomo` is the full quality eval (every budget, per category, vs BM25).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import argparse
 import asyncio
 import json
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -23,6 +24,7 @@ from rich.table import Table
 
 from memory_service import locomo
 from memory_service.domain import Scope
+from memory_service.eval_locomo import ingest_samples
 from memory_service.evaluation import evidence_recall
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
@@ -35,19 +37,14 @@ async def bench(path: Path, budget: int, compressor: str, conversations: list[st
     service = await MemoryService.open(settings, run_jobs=False)
     console = Console(stderr=True)
     try:
-        turns = event_tokens = 0
-        started = time.perf_counter()
         with Progress(console=console) as progress:
-            task = progress.add_task("ingest", total=sum(len(locomo.sample_events(s)) for s in samples))
-            for sample in samples:
-                events = locomo.sample_events(sample)
-                for start in range(0, len(events), settings.max_batch_events):
-                    chunk = events[start : start + settings.max_batch_events]
-                    await service.ingest(chunk, wait=True)
-                    progress.advance(task, len(chunk))
-                turns += len(events)
-                event_tokens += sum(count_tokens(e.content) for e in events)
-        ingest_s = time.perf_counter() - started
+
+            def phase(name: str, total: int) -> Callable[[int], None]:
+                task = progress.add_task(name, total=total)
+                return lambda n: progress.advance(task, n)
+
+            ingested = await ingest_samples(service, samples, phase)
+        turns, event_tokens, ingest_s = ingested["turns"], ingested["event_tokens"], ingested["seconds"]
 
         units = []
         for sample in samples:

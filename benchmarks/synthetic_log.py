@@ -49,28 +49,35 @@ class SyntheticLog:
         return pairs
 
 
-def generate(persons: int = 8, seed: int = 13, user_id: str = "synthetic") -> SyntheticLog:
-    rng = random.Random(seed)
-    start = datetime(2024, 1, 1, 9, 0, tzinfo=UTC)
-    log = SyntheticLog(events=[])
-    counter = 0
+class EventWriter:
+    """Appends events to a log: ids `<prefix>-<n>`, one session a day, a minute apart at least."""
 
-    def add(day: float, content: str | None = None, speaker: str | None = None, tool: dict | None = None) -> str:
-        nonlocal counter
-        counter += 1
-        event_id = f"syn-{counter}"
+    def __init__(self, log: SyntheticLog, user_id: str, start: datetime, prefix: str) -> None:
+        self.log, self.user_id, self.start, self.prefix = log, user_id, start, prefix
+        self.counter = 0
+
+    def add(self, day: float, content: str | None = None, speaker: str | None = None, tool: dict[str, Any] | None = None) -> str:
+        self.counter += 1
+        event_id = f"{self.prefix}-{self.counter}"
         event: dict[str, Any] = {
             "event_id": event_id,
-            "user_id": user_id,
+            "user_id": self.user_id,
             "session_id": f"day-{int(day)}",
-            "timestamp": (start + timedelta(days=day, minutes=counter)).isoformat(),
+            "timestamp": (self.start + timedelta(days=day, minutes=self.counter)).isoformat(),
         }
         if tool is not None:
             event.update(role="tool", content="", tool=tool)
         else:
             event.update(role="user", speaker=speaker, content=content)
-        log.events.append(event)
+        self.log.events.append(event)
         return event_id
+
+
+def generate(persons: int = 8, seed: int = 13, user_id: str = "synthetic") -> SyntheticLog:
+    rng = random.Random(seed)
+    start = datetime(2024, 1, 1, 9, 0, tzinfo=UTC)
+    log = SyntheticLog(events=[])
+    add = EventWriter(log, user_id, start, "syn").add
 
     for name in NAMES[:persons]:
         city = rng.choice(CITIES)

@@ -65,12 +65,13 @@ class LlamaCppCompressor(LMCompressor):
             stream=True,
         )
         pieces: list[str] = []
-        guard = RepetitionGuard(max_units=2 * schema_events(schema))
+        # Only a units answer can loop on repeated units; other schemas (judgements) are short.
+        guard = RepetitionGuard(max_units=2 * schema_events(schema)) if "units" in schema.get("properties", {}) else None
         for chunk in stream:
             delta = chunk["choices"][0]["delta"].get("content")
             if delta:
                 pieces.append(delta)
-                if "}" in delta and guard.should_stop("".join(pieces)):
+                if guard is not None and "}" in delta and guard.should_stop("".join(pieces)):
                     stream.close()
                     break
             if time.perf_counter() > deadline:

@@ -8,6 +8,7 @@ and `WindowResult.fallback` says why (the pipeline marks the events for a retry)
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -20,7 +21,7 @@ from compressors.base import ProducedDraft, WindowResult
 from compressors.cache_key import CacheIdentity
 from compressors.extractive import ExtractiveCompressor
 from compressors.grounding import ground
-from compressors.lm_output import InvalidOutput, LMUnit, parse_answer, salvage_units, to_draft, unit_schema
+from compressors.lm_output import InvalidOutput, LMUnit, json_text, parse_answer, salvage_units, to_draft, unit_schema
 from memory_service.domain import CompressionWindow, MemoryUnitDraft
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,20 @@ class LMCompressor(ABC):
     @abstractmethod
     def _generate(self, messages: Messages, schema: dict[str, Any], deadline: float) -> Generation:
         """The model's answer to `messages`; raise GenerationTimeout past `deadline` (perf_counter)."""
+
+    def ask_json(self, messages: Messages, schema: dict[str, Any], timeout_s: float | None = None) -> Any:
+        """One JSON answer from the model, for judgements beside compression (e.g. supersession).
+
+        Raises whatever the backend raises, GenerationTimeout, or InvalidOutput for an
+        answer that is not JSON: callers fall back to a rule of their own.
+        """
+        deadline = time.perf_counter() + (timeout_s or self.timeout_s)
+        with self._lock:
+            generation = self._generate(messages, schema, deadline)
+        try:
+            return json.loads(json_text(generation.text))
+        except json.JSONDecodeError as exc:
+            raise InvalidOutput(f"the answer is not JSON: {exc}") from None
 
     def compress(self, window: CompressionWindow) -> list[MemoryUnitDraft]:
         return [u.draft for u in self.compress_window(window).units]

@@ -134,7 +134,8 @@ class LMAnswer(BaseModel):
     units: list[LMUnit]
 
 
-def _json_text(raw: str) -> str:
+def json_text(raw: str) -> str:
+    """The JSON part of a model's answer (code fences and chatter around it removed)."""
     text = _FENCE.sub("", raw.strip())
     start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
     if start < 0:
@@ -181,7 +182,7 @@ def parse_answer(raw: str) -> list[LMUnit]:
     if not raw or not raw.strip():
         raise InvalidOutput("the answer is empty")
     try:
-        data = json.loads(_json_text(raw))
+        data = json.loads(json_text(raw))
     except json.JSONDecodeError as exc:
         salvaged = salvage_units(_FENCE.sub("", raw.strip()))
         if salvaged:

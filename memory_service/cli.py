@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar, cast
 
 import typer
 from pydantic import ValidationError
@@ -18,6 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from memory_service import locomo
+from memory_service.context import ContextFormat
+from memory_service.context_api import context_response
 from memory_service.domain import EventIn, Scope, as_utc
 from memory_service.ingestion import check_limits
 from memory_service.service import MemoryService
@@ -60,9 +61,34 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from memory_service.logs import configure_logging
 
     settings = Settings()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
+    settings.host = host or settings.host
+    refused = run(lambda: _binding_refused(settings))
+    if refused:
+        fail(refused, 2)
+    configure_logging(settings.log_format, settings.log_level)
+    uvicorn.run(
+        create_app(settings), host=host or settings.host, port=port or settings.port, log_config=None, access_log=False
+    )
+
+
+async def _binding_refused(settings: Settings) -> str | None:
+    """Why `serve` must not start on this address (no API keys off loopback), or None."""
+    from api.auth import BindingRefused, check_binding, is_loopback
+    from stores.sql.store import SqlStore
+
+    if is_loopback(settings.host):
+        return None
+    store = await SqlStore.open(settings.sql_url)
+    try:
+        await check_binding(settings, store)
+    except BindingRefused as exc:
+        return str(exc)
+    finally:
+        await store.close()
+    return None
 
 
 @app.command()
@@ -161,8 +187,13 @@ def context(
     as_of: Annotated[
         datetime | None, typer.Option("--as-of", help="Answer from the memories valid at this time (ISO-8601).")
     ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="Context format: text (date-grouped lines), json, or messages.")
+    ] = "text",
 ) -> None:
     """Print the query-aware context for a scope."""
+    if fmt not in ("text", "json", "messages"):
+        fail(f"unknown --format {fmt!r}: use text, json or messages")
     try:
         scope = Scope(user_id=user_id, agent_id=agent_id, session_id=session_id)
     except ValidationError:
@@ -173,25 +204,12 @@ def context(
     async def _context() -> dict[str, Any]:
         service = await MemoryService.open(Settings(), run_jobs=False)
         try:
-            result = await service.context(scope, query, budget, as_of=as_utc(as_of) if as_of else None)
+            result = await service.context(
+                scope, query, budget, cast(ContextFormat, fmt), as_of=as_utc(as_of) if as_of else None
+            )
         finally:
             await service.close()
-        return {
-            "context": result.context,
-            "tokens": result.tokens,
-            "empty": result.empty,
-            "units": [
-                {
-                    "id": c.unit.id,
-                    "text": c.unit.text,
-                    "score": c.score,
-                    "kind": c.unit.kind,
-                    "event_time": c.unit.event_time.isoformat() if c.unit.event_time else None,
-                    "source_event_ids": c.unit.source_event_ids,
-                }
-                for c in result.chosen
-            ],
-        }
+        return context_response(result).model_dump(mode="json")
 
     response = run(_context)
     if as_json:
@@ -205,6 +223,9 @@ def context(
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once by this worker.")] = 2,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve this worker's Prometheus metrics on 127.0.0.1:PORT/metrics.")
+    ] = None,
 ) -> None:
     """Run compression and consolidation jobs from Redis (needs MEMORY_SERVICE_REDIS_URL)."""
     from memory_service.worker import run_worker
@@ -212,7 +233,13 @@ def worker(
     settings = Settings()
     if settings.embedded:
         fail("the worker needs MEMORY_SERVICE_REDIS_URL; in embedded mode `serve` runs the jobs itself")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from memory_service.logs import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
     asyncio.run(run_worker(settings, concurrency))
 
 
@@ -245,8 +272,33 @@ def consolidate(
     out.print_json(json.dumps(run(_consolidate)))
 
 
-# `compress` and `mi` live in their own module, which registers them on `app`.
-from memory_service import compress_cli  # noqa: E402,F401
+@app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+) -> None:
+    """Check the database, Redis, FAISS, GPU, models and tokenizer; exit 1 when a required check fails."""
+    from memory_service import doctor as checks_module
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        fail(f"invalid configuration: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
+    checks = run(lambda: checks_module.run_checks(settings))
+    failed = any(c.failed for c in checks)
+    if as_json:
+        sys.stdout.write(checks_module.as_json(checks) + "\n")
+    else:
+        marks = {"ok": "[green]ok  [/green]", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]", "info": "[blue]info[/blue]"}
+        for check in checks:
+            out.print(f"{marks[check.status]} {check.name:<11} {check.detail}", highlight=False, soft_wrap=True)
+        if failed:
+            err.print("[red]doctor: a required check failed[/red]", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+# `compress` and `mi`, `keys create|list|revoke` and `eval locomo` live in their own modules, which register them on `app`.
+from memory_service import compress_cli, eval_cli, keys_cli  # noqa: E402,F401
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ from memory_service.schemas import (
     JobsResponse,
     MemoryHistory,
     MemoryPage,
+    ScopeDeleteResponse,
 )
 
 T = TypeVar("T", bound=BaseModel)
@@ -232,6 +233,12 @@ class Calls:
         return Call("DELETE", f"/v1/events/{quote(event_id, safe='')}", EventDeleteResponse)
 
     @staticmethod
+    def erase_scope(
+        user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None
+    ) -> Call[ScopeDeleteResponse]:
+        return Call("DELETE", "/v1/scopes", ScopeDeleteResponse, params=_scope(user_id, agent_id, session_id))
+
+    @staticmethod
     def health() -> Call[Health]:
         return Call("GET", "/healthz", Health)
 
@@ -308,7 +315,7 @@ class MemoryClient:
     def context(
         self, query: str, *, user_id: str | None = None, agent_id: str | None = None,
         session_id: str | None = None, budget_tokens: int | None = None,
-        format: Literal["text", "json"] | None = None, as_of: datetime | None = None, **fields: Any,
+        format: Literal["text", "json", "messages"] | None = None, as_of: datetime | None = None, **fields: Any,
     ) -> ContextResponse:
         """`as_of`: answer from the units valid then. `fields` carries any other `ContextRequest` field."""
         return self.send(Calls.context(
@@ -372,6 +379,12 @@ class MemoryClient:
         """Job queue state, with up to `dead_letters` recent failed jobs."""
         return self.send(Calls.jobs(dead_letters))
 
+    def erase_scope(
+        self, *, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None
+    ) -> ScopeDeleteResponse:
+        """Erase everything stored for a scope (events, memories, index and cache entries); idempotent."""
+        return self.send(Calls.erase_scope(user_id, agent_id, session_id))
+
     def health(self) -> Health:
         return self.send(Calls.health())
 
@@ -425,7 +438,7 @@ class AsyncMemoryClient:
     async def context(
         self, query: str, *, user_id: str | None = None, agent_id: str | None = None,
         session_id: str | None = None, budget_tokens: int | None = None,
-        format: Literal["text", "json"] | None = None, as_of: datetime | None = None, **fields: Any,
+        format: Literal["text", "json", "messages"] | None = None, as_of: datetime | None = None, **fields: Any,
     ) -> ContextResponse:
         return await self.send(Calls.context(
             query, user_id=user_id, agent_id=agent_id, session_id=session_id,
@@ -488,6 +501,11 @@ class AsyncMemoryClient:
 
     async def jobs(self, *, dead_letters: int = 20) -> JobsResponse:
         return await self.send(Calls.jobs(dead_letters))
+
+    async def erase_scope(
+        self, *, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None
+    ) -> ScopeDeleteResponse:
+        return await self.send(Calls.erase_scope(user_id, agent_id, session_id))
 
     async def health(self) -> Health:
         return await self.send(Calls.health())

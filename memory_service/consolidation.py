@@ -9,10 +9,11 @@ changed meanwhile (`SqlStore.apply_consolidation`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -77,9 +78,9 @@ class HeuristicJudge:
         self.close_similarity = close_similarity
 
     def supersedes(self, old: MemoryUnit, new: MemoryUnit, similarity: float) -> bool:
-        if not _same_subject(old, new):
+        if not same_subject(old, new):
             return False
-        statements = _attribute_statements(old.text, new.text)
+        statements = attribute_statements(old.text, new.text)
         if statements:
             # The same attribute of the same subject: a new value is an update, the same a restatement.
             return any(not (a <= b or b <= a) for a, b in statements)
@@ -110,7 +111,7 @@ def _words(text: str) -> set[str]:
     return words - STOPWORDS - _NOT_VALUES
 
 
-def _attribute_statements(a: str, b: str) -> list[tuple[set[str], set[str]]]:
+def attribute_statements(a: str, b: str) -> list[tuple[set[str], set[str]]]:
     """For each attribute both texts state about the same subject words: (value in a, value in b).
 
     The subject is what precedes the attribute phrase ("The billing service" listens on
@@ -143,16 +144,16 @@ def _attributes(text: str) -> dict[str, tuple[str, frozenset[str], frozenset[str
 
 def restates(a: MemoryUnit, b: MemoryUnit) -> bool:
     """Both state the same attribute of the same subject with the same value."""
-    statements = _attribute_statements(a.text, b.text)
+    statements = attribute_statements(a.text, b.text)
     return (
         bool(statements)
-        and _same_subject(a, b)
+        and same_subject(a, b)
         and all(va <= vb or vb <= va for va, vb in statements)
         and _compatible_duplicates(a, b)
     )
 
 
-def _same_subject(a: MemoryUnit, b: MemoryUnit) -> bool:
+def same_subject(a: MemoryUnit, b: MemoryUnit) -> bool:
     """Shared persons when both name persons, else shared entities."""
     persons_a, persons_b = {p.lower() for p in a.persons}, {p.lower() for p in b.persons}
     if persons_a and persons_b:
@@ -183,6 +184,7 @@ class ConsolidationReport:
     abstractions_retired: int = 0
     merges: list[tuple[int, list[int]]] = field(default_factory=list)
     supersessions: list[tuple[int, int]] = field(default_factory=list)
+    judge: dict[str, int] = field(default_factory=dict)  # an LM judge's counters (asked, accepted, ...)
 
 
 @dataclass
@@ -197,7 +199,7 @@ class Consolidator:
         self,
         store: SqlStore,
         embedder: Embedder,
-        judge: SupersessionJudge | None = None,
+        judge_factory: Callable[[], SupersessionJudge] | None = None,
         duplicate_threshold: float = 0.9,
         restatement_threshold: float = 0.8,
         supersede_threshold: float = 0.45,
@@ -207,7 +209,8 @@ class Consolidator:
     ) -> None:
         self.store = store
         self.embedder = embedder
-        self.judge = judge or HeuristicJudge()
+        # A judge per run: an LM judge's call budget and counters are per run.
+        self.judge_factory: Callable[[], SupersessionJudge] = judge_factory or HeuristicJudge
         self.duplicate_threshold = duplicate_threshold
         # Below the duplicate threshold, two units still merge when they state the same
         # attribute of the same subject with the same value ("lives in X" / "home is in X").
@@ -224,7 +227,12 @@ class Consolidator:
         rows = await self.store.owner_units(owner)
         first_events = [u.source_event_ids[0] for u, _, _ in rows if u.level == 0]
         said = await self.store.event_timestamps(owner.tenant, first_events)
-        plan = self._merge_and_supersede(rows, said, report)
+        judge = self.judge_factory()
+        # In a thread: comparing hundreds of units (and an LM judge's calls) must not block the event loop.
+        plan = await asyncio.to_thread(self._merge_and_supersede, rows, said, report, judge)
+        stats = getattr(judge, "stats", None)
+        if stats is not None:
+            report.judge = {k: int(v) for k, v in vars(stats).items()}
         if plan.claim:
             await self.store.apply_consolidation(owner.tenant, plan.claim, plan.merges, plan.closures)
         # Abstractions: level 1 from level-0 clusters, then level 2 from level-1 clusters.
@@ -252,7 +260,11 @@ class Consolidator:
         return report
 
     def _merge_and_supersede(
-        self, rows: Sequence[tuple[MemoryUnit, bytes, bool]], said: dict[str, datetime], report: ConsolidationReport
+        self,
+        rows: Sequence[tuple[MemoryUnit, bytes, bool]],
+        said: dict[str, datetime],
+        report: ConsolidationReport,
+        judge: SupersessionJudge,
     ) -> _Plan:
         """`said` maps event ids to when they were said: statements are ordered by that, not
         by the time they talk about ("I moved last month" is newer than "I live in X"
@@ -330,7 +342,7 @@ class Consolidator:
                 if other.id == unit.id or other.id in closed:
                     continue
                 older, newer = sorted((unit, other), key=order)
-                if not self.judge.supersedes(older, newer, float(sims[j])):
+                if not judge.supersedes(older, newer, float(sims[j])):
                     continue
                 closed.add(older.id)
                 note = {"op": "superseded", "by_text": newer.text}

@@ -1,20 +1,29 @@
-"""Packs retrieved units into a token budget and renders the context for the predictor."""
+"""Packs retrieved units into a token budget (see `selection`) and renders the context for the predictor."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Literal
 
 from memory_service.domain import MemoryUnit
+from memory_service.query_analysis import QueryAnalysis
 from memory_service.retrieval import Candidate
+from memory_service.selection import DEFAULT_SELECTION, Piece, SelectionParams, select
 from memory_service.tokens import count_tokens
 
-ContextFormat = Literal["text", "json"]
+ContextFormat = Literal["text", "json", "messages"]
 
-HEADER = "Relevant memories (oldest first):"
+HEADER = "Memories (oldest first):"
+SYSTEM_PROMPT = (
+    "Memories from earlier interactions that may help with the next request, oldest first, "
+    "grouped under the date each was said or happened. Use them only if relevant."
+)
+_SAID = re.compile(r"^([^\W\d][\w .'\u2019-]{0,60}?) said: ")
 
 
 @dataclass
@@ -22,6 +31,8 @@ class PackedContext:
     context: str
     tokens: int
     chosen: list[Candidate]
+    pieces: list[Piece] = field(default_factory=list)
+    messages: list[dict[str, str]] | None = None
 
 
 def unit_date(unit: MemoryUnit) -> str:
@@ -29,50 +40,86 @@ def unit_date(unit: MemoryUnit) -> str:
     return when.strftime("%Y-%m-%d")
 
 
+def display_text(unit: MemoryUnit) -> str:
+    """The unit's text as shown: "X said: ..." becomes "X: ..." (same meaning, fewer tokens)."""
+    return _SAID.sub(r"\1: ", unit.text, count=1)
+
+
 def unit_line(unit: MemoryUnit) -> str:
     return f"- [{unit_date(unit)}] {unit.text}"
 
 
-def _entry(unit: MemoryUnit, fmt: ContextFormat) -> str:
-    if fmt == "json":
-        return json.dumps({"date": unit_date(unit), "text": unit.text}, ensure_ascii=False)
-    return unit_line(unit)
+@lru_cache(maxsize=100_000)
+def _line_tokens(text: str, tokenizer: str) -> int:
+    return count_tokens(f"- {text}", tokenizer) + 1
 
 
-def render(chosen: Sequence[Candidate], fmt: ContextFormat) -> str:
-    if not chosen:
-        return ""
-    entries = [_entry(c.unit, fmt) for c in chosen]
-    if fmt == "json":
-        return "[" + ", ".join(entries) + "]"
-    return "\n".join([HEADER, *entries])
-
-
-def _time_key(candidate: Candidate) -> tuple[datetime, int]:
-    unit = candidate.unit
+def _time_key(piece: Piece) -> tuple[datetime, int]:
+    unit = piece.candidate.unit
     return (unit.event_time or unit.valid_from, unit.id)
 
 
-def pack(candidates: Sequence[Candidate], budget_tokens: int, fmt: ContextFormat = "text", tokenizer: str = "cl100k_base") -> PackedContext:
-    """Greedy: take candidates best first while the rendered context stays within the budget.
+def render(pieces: Sequence[Piece], fmt: ContextFormat) -> str:
+    """Pieces in time order; text groups lines under one date line each, json is a list of {date, text}."""
+    if not pieces:
+        return ""
+    ordered = sorted(pieces, key=_time_key)
+    if fmt == "json":
+        return json.dumps([{"date": unit_date(p.candidate.unit), "text": p.text} for p in ordered], ensure_ascii=False)
+    lines = [HEADER]
+    current = None
+    for piece in ordered:
+        day = unit_date(piece.candidate.unit)
+        if day != current:
+            lines.append(f"{day}:")
+            current = day
+        lines.append(f"- {piece.text}")
+    return "\n".join(lines)
 
-    A unit that does not fit is skipped and smaller ones after it may still fit. Line
-    costs are summed (a line's tokens do not depend on its neighbours once separated by
-    newlines), and the final text is measured exactly; the rare overshoot from token
-    merges across lines drops the lowest-scored unit until it fits.
+
+def pack(
+    candidates: Sequence[Candidate],
+    budget_tokens: int,
+    fmt: ContextFormat = "text",
+    tokenizer: str = "cl100k_base",
+    analysis: QueryAnalysis | None = None,
+    params: SelectionParams = DEFAULT_SELECTION,
+) -> PackedContext:
+    """Select pieces by marginal gain into the budget, then render them in time order.
+
+    Line costs are summed (a line's tokens do not depend on its neighbours once
+    separated by newlines), and the final text is measured exactly; the rare overshoot
+    from token merges drops the least relevant piece until it fits.
     """
-    used = count_tokens(HEADER, tokenizer) if fmt == "text" else 1
-    chosen: list[Candidate] = []
-    for candidate in candidates:
-        cost = count_tokens(_entry(candidate.unit, fmt), tokenizer) + 1
-        if used + cost > budget_tokens:
-            continue
-        chosen.append(candidate)
-        used += cost
+    fixed = count_tokens(HEADER, tokenizer) + 1 if fmt != "json" else 2
+    if fmt == "messages":
+        fixed += count_tokens(SYSTEM_PROMPT, tokenizer) + 1
+
+    if fmt == "json":
+        def line_tokens(text: str) -> int:
+            return count_tokens(json.dumps({"date": "2000-01-01", "text": text}, ensure_ascii=False), tokenizer) + 1
+
+        def group_tokens(candidate: Candidate) -> tuple[str, int]:
+            return unit_date(candidate.unit), 0
+    else:
+        def line_tokens(text: str) -> int:
+            return _line_tokens(text, tokenizer)
+
+        def group_tokens(candidate: Candidate) -> tuple[str, int]:
+            day = unit_date(candidate.unit)
+            return day, count_tokens(f"{day}:", tokenizer) + 1
+
+    pieces = select(
+        candidates, analysis, budget_tokens - fixed, line_tokens, group_tokens, lambda c: display_text(c.unit), params
+    )
     while True:
-        ordered = sorted(chosen, key=_time_key)
-        text = render(ordered, fmt)
+        text = render(pieces, fmt)
+        messages = None
+        if fmt == "messages":
+            text = f"{SYSTEM_PROMPT}\n{text}" if pieces else ""
+            messages = [{"role": "system", "content": text}] if pieces else []
         tokens = count_tokens(text, tokenizer)
-        if tokens <= budget_tokens or not chosen:
-            return PackedContext(text, tokens, ordered)
-        chosen.pop()
+        if tokens <= budget_tokens or not pieces:
+            ordered = sorted(pieces, key=_time_key)
+            return PackedContext(text, tokens, [p.candidate for p in ordered], ordered, messages)
+        pieces.remove(min(pieces, key=lambda p: p.relevance))

@@ -30,6 +30,31 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+MAX_NESTING = 32
+
+
+def check_storable(value: Any, where: str, depth: int = 0) -> None:
+    """Reject what no store can keep the same way: NUL characters (PostgreSQL text and jsonb
+    refuse them, SQLite would keep them), lone UTF-16 surrogates (not encodable as UTF-8), and
+    JSON nested deeper than MAX_NESTING (recursion limits in JSON codecs and SQL JSON functions)."""
+    if depth > MAX_NESTING:
+        raise ValueError(f"{where}: nested deeper than {MAX_NESTING} levels")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{where}: contains a NUL character (\\u0000), which cannot be stored")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{where}: contains a lone surrogate (invalid Unicode)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_storable(key, f"{where} key", depth + 1)
+            check_storable(item, f"{where}.{key}", depth + 1)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            check_storable(item, f"{where}[{i}]", depth + 1)
+
+
 class Scope(BaseModel):
     """Who a memory belongs to. A query scope matches every field it sets."""
 
@@ -76,7 +101,10 @@ class EventIn(BaseModel):
     @field_validator("timestamp")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else as_utc(value)
+        try:
+            return None if value is None else as_utc(value)
+        except OverflowError:  # e.g. 0001-01-01T00:00+14:00 is before year 1 in UTC
+            raise ValueError("timestamp is out of range once converted to UTC") from None
 
     @model_validator(mode="after")
     def _check(self) -> EventIn:
@@ -84,6 +112,11 @@ class EventIn(BaseModel):
             raise ValueError("scope missing: at least one of user_id or agent_id is required")
         if not self.content.strip() and self.tool is None:
             raise ValueError("content is empty (an event needs content or a tool call)")
+        for name in ("event_id", "user_id", "agent_id", "session_id", "speaker", "content"):
+            check_storable(getattr(self, name), name)
+        check_storable(self.metadata, "metadata")
+        if self.tool is not None:
+            check_storable(self.tool.model_dump(), "tool")
         return self
 
 
@@ -164,6 +197,8 @@ class MemoryUnit(MemoryUnitDraft):
     hash: str
     superseded_by: int | None = None
     history: list[dict[str, Any]] = Field(default_factory=list)
+    access_count: int = 0
+    last_accessed_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -1,18 +1,23 @@
 """Asking a LoCoMo-shaped file's questions through the service and scoring what comes back.
 
 Evidence recall: the share of annotated evidence turns (categories 1-4) that a unit in
-the returned context cites. The same code serves the benchmarks and, later, the eval.
+the returned context cites. `evidence_recall` serves the benchmarks; the text metrics
+below (content recall, answer-token recall) serve `memory_service.eval_locomo`.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import Stemmer
 
+from compressors.text import STOPWORDS
 from memory_service import locomo
 from memory_service.domain import Scope
 from memory_service.service import MemoryService
@@ -70,3 +75,77 @@ async def evidence_recall(
             report.evidence[q.category] = report.evidence.get(q.category, 0) + len(q.evidence)
             report.context_tokens.append(result.tokens)
     return report
+
+
+# --------------------------------------------------------------------------- text metrics
+#
+# Both sides of every comparison (an evidence turn or a gold answer, and the context
+# text) go through `content_stems`: lowercase; ISO dates "2023-05-07" written out as
+# "7 May 2023" (the service prints dates as ISO, the dataset writes them out); numbers
+# without leading zeros; words split on anything not a letter or digit (so "Caroline's"
+# gives "caroline" and "s"); stop words (compressors.text.STOPWORDS) and one-letter
+# words dropped, except the month "May" (capitalised; "may" is a stop word); Snowball
+# English stems (PyStemmer). Numbers of any length are kept.
+
+CONTENT_RECALL_THRESHOLD = 0.5
+"""An evidence turn's content "mostly appears" in a context when at least this share of
+its distinct content stems are among the context's stems."""
+
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_WORD = re.compile(r"[A-Za-z0-9]+")
+_MONTH_MAY = "may_month"  # cannot collide: _WORD never yields "_"
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+def _write_out_date(m: re.Match[str]) -> str:
+    month = int(m.group(2))
+    if not 1 <= month <= 12:
+        return m.group(0)
+    return f"{int(m.group(3))} {_MONTHS[month - 1]} {m.group(1)}"
+
+
+def _word(raw: str) -> str:
+    if raw.isdigit():
+        return raw.lstrip("0") or "0"
+    return _MONTH_MAY if raw == "May" else raw.lower()
+
+
+def _words(text: str) -> list[str]:
+    return [_word(w) for w in _WORD.findall(_ISO_DATE.sub(_write_out_date, text))]
+
+
+def content_stems(text: str) -> set[str]:
+    """The distinct content stems of a text (see the rules above); all stems when it has no content word."""
+    words = _words(text)
+    content = [w for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+    return {w if w == _MONTH_MAY else _stemmer().stemWord(w) for w in content or words}
+
+
+def token_recall(reference: str, context_stems: set[str]) -> float | None:
+    """Share of the reference's content stems present in the context; None when it has none."""
+    stems = content_stems(reference)
+    if not stems:
+        return None
+    return len(stems & context_stems) / len(stems)
+
+
+def content_hit(turn_text: str, context_stems: set[str], threshold: float = CONTENT_RECALL_THRESHOLD) -> bool:
+    """Whether most of an evidence turn's content reaches the context (see CONTENT_RECALL_THRESHOLD)."""
+    share = token_recall(turn_text, context_stems)
+    return share is not None and share >= threshold
+
+
+def mean(values: Sequence[float]) -> float | None:
+    return float(np.mean(values)) if len(values) else None
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if len(values) else None

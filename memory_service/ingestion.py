@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections import deque
@@ -13,6 +14,7 @@ from compressors.base import Compressor, WindowResult, compress_window
 from compressors.cache_key import CacheIdentity, decode, encode, window_key
 from memory_service.domain import CompressionWindow, Event, EventIn, MemoryUnit, Scope, utc_now
 from memory_service.embedding import Embedder, to_bytes
+from memory_service.tokens import count_tokens
 from stores.sql.compression_cache import CacheEntry, CompressionCache
 from stores.sql.store import AlreadyCompressed, NewUnit, SqlStore
 
@@ -35,6 +37,11 @@ def check_limits(events: Sequence[EventIn], max_events: int, max_event_bytes: in
         size = len(event.content.encode())
         if size > max_event_bytes:
             raise BatchTooLarge(f"events[{i}].content: {size} bytes, the limit is {max_event_bytes}")
+        attached = len(json.dumps(event.metadata, default=str).encode()) if event.metadata else 0
+        if event.tool is not None:
+            attached += len(event.tool.model_dump_json().encode())
+        if attached > max_event_bytes:
+            raise BatchTooLarge(f"events[{i}].metadata and tool: {attached} bytes, the limit is {max_event_bytes}")
         if event.event_id is not None:
             if event.event_id in seen:
                 raise InvalidBatch(f"events[{i}].event_id: {event.event_id!r} appears twice in the batch")
@@ -97,6 +104,9 @@ class CompressionStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     lm_seconds: float = 0.0
+    # cl100k tokens of the compressed events (content + tool call) and of the units written
+    input_tokens: int = 0
+    output_tokens: int = 0
 
     def lm_summary(self) -> dict[str, float | int]:
         """What an LM compressor did, for CLI output and benchmarks."""
@@ -123,6 +133,14 @@ class CompressionStats:
         self.prompt_tokens += result.prompt_tokens
         self.completion_tokens += result.completion_tokens
         self.lm_seconds += result.lm_seconds
+
+
+def event_tokens(event: Event) -> int:
+    """What an event weighs in the compression ratio: its content and its tool call."""
+    tokens = count_tokens(event.content)
+    if event.tool is not None:
+        tokens += count_tokens(event.tool.model_dump_json())
+    return tokens
 
 
 class CompressionPipeline:
@@ -223,6 +241,8 @@ class CompressionPipeline:
                 for result in job_results:
                     stats.add(result)
                 stats.units += len(saved)
+                stats.input_tokens += sum(event_tokens(e) for w in batch for e in w.events)
+                stats.output_tokens += sum(count_tokens(u.text) for u in saved)
                 if on_progress is not None:
                     on_progress(len(event_ids))
                 queue = queues[scope]

@@ -13,6 +13,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
+from memory_service import metrics
 from memory_service.domain import Scope
 from stores.job_queue import DEAD_LETTERS_KEPT, FailedJob, JobKind, QueueStats, job_key
 
@@ -66,6 +67,10 @@ class InProcessJobs:
         self.submit(kind, scope)
         return fresh
 
+    async def cancel(self, kind: JobKind, scope: Scope) -> bool:
+        """In-process jobs stay queued: one whose scope was erased finds no work in SQL and does nothing."""
+        return False
+
     async def stats(self, dead_letters: int = 20) -> QueueStats:
         return QueueStats(
             backend=self.backend,
@@ -104,6 +109,7 @@ class InProcessJobs:
             raise
         except Exception as exc:  # the work stays outstanding in SQL; the next reconcile retries it
             self.failed_total += 1
+            metrics.JOBS_FAILED.labels(str(kind)).inc()
             log.exception("%s job for %d scope(s) failed", kind, len(scopes))
             error = traceback.format_exc()[-2000:]
             for scope in scopes:

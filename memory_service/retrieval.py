@@ -1,19 +1,22 @@
-"""Hybrid retrieval: dense (FAISS) and lexical (SQL full text) candidates fused by reciprocal rank."""
+"""Hybrid retrieval: dense (FAISS), lexical (SQL full text) and symbolic (entities, time range) candidates
+fused linearly over normalised scores, with multi-hop expansion and an importance-decay prior."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 
 from compressors.text import STOPWORDS
-from memory_service.domain import MemoryUnit, Scope
+from memory_service.domain import MemoryUnit, Scope, utc_now
 from memory_service.embedding import Embedder
+from memory_service.importance import DecayPolicy
 from memory_service.index_sync import IndexSync
+from memory_service.query_analysis import QueryAnalysis, analyze
 from stores.lru import LRU
 from stores.sql.store import SqlStore, UnitChange, lexical_terms
 from stores.vector_index import VectorIndexes
@@ -25,6 +28,9 @@ class Candidate:
     score: float
     dense: float | None = None
     lexical: float | None = None
+    vector: np.ndarray | None = None
+    entity_match: bool = False
+    in_time_range: bool = False
 
 
 @dataclass
@@ -32,14 +38,7 @@ class RetrievalResult:
     candidates: list[Candidate]
     considered: int
     timings_ms: dict[str, float] = field(default_factory=dict)
-
-
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = 60) -> dict[int, float]:
-    scores: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, item in enumerate(ranking):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank + 1)
-    return scores
+    analysis: QueryAnalysis | None = None
 
 
 def query_terms(query: str) -> str:
@@ -55,24 +54,36 @@ class HybridRetriever:
         indexes: VectorIndexes,
         index_sync: IndexSync,
         candidates: int = 50,
-        rrf_k: int = 60,
         min_relevance: float = 0.25,
+        expansion_hits: int = 5,
+        lexical_weight: float = 0.5,
+        neighbour_weight: float = 0.2,
+        entity_boost: float = 0.1,
+        time_boost: float = 0.5,
+        decay: DecayPolicy | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.indexes = indexes
         self.index_sync = index_sync
         self.candidates = candidates
-        self.rrf_k = rrf_k
         self.min_relevance = min_relevance
+        self.expansion_hits = expansion_hits
+        self.lexical_weight = lexical_weight
+        self.neighbour_weight = neighbour_weight
+        self.entity_boost = entity_boost
+        self.time_boost = time_boost
+        self.decay = decay
         # Unit rows and per-scope id lists, valid until the change log says otherwise.
         self._units: LRU[int, MemoryUnit] = LRU(100_000)
         self._scope_ids: LRU[Scope, list[int]] = LRU(1024)
+        self._neighbour_maps: LRU[Scope, dict[int, tuple[int, ...]]] = LRU(256)
         self._query_vectors: LRU[str, np.ndarray] = LRU(1024)
         index_sync.listeners.append(self._invalidate)
 
     def _invalidate(self, changes: list[UnitChange] | None) -> None:
         self._scope_ids.clear()
+        self._neighbour_maps.clear()
         if changes is None:
             self._units.clear()
         else:
@@ -110,40 +121,198 @@ class HybridRetriever:
             found.update(loaded)
         return found
 
-    async def retrieve(self, scope: Scope, query: str, as_of: datetime | None = None) -> RetrievalResult:
+    async def retrieve(
+        self, scope: Scope, query: str, as_of: datetime | None = None, analysis: QueryAnalysis | None = None
+    ) -> RetrievalResult:
+        """Dense + lexical + symbolic (entities, time range) candidates, scored by normalised cosine
+        plus weighted lexical score, boosted for entity and time matches and by session neighbours,
+        then scaled by the units' decayed importance (not when looking back with `as_of`).
+
+        With `analysis.expand`, a second round searches the entities and keywords of the
+        first round's best hits (lexically) and the query vector moved towards those hits
+        (densely); those rankings count half. Level-0 and level-1 units are both eligible.
+        """
         timings: dict[str, float] = {}
+        started = time.perf_counter()
+        if analysis is None:
+            analysis = analyze(query, as_of, self.candidates)
+        timings["analysis_ms"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
         await self.index_sync.catch_up()
         allowed = await self._allowed_ids(scope, as_of)
         timings["scope_ms"] = (time.perf_counter() - started) * 1000
         if not allowed:
-            return RetrievalResult([], 0, timings)
+            return RetrievalResult([], 0, timings, analysis)
 
         started = time.perf_counter()
-        vector, lexical = await asyncio.gather(
+        k = max(analysis.candidates, self.candidates)
+        include_closed = as_of is not None
+        time_range = analysis.time_range
+        vector, lexical, mentioning, in_range = await asyncio.gather(
             self._query_vector(query),
-            self.store.lexical_search(scope, query_terms(query), self.candidates, include_closed=as_of is not None),
+            self.store.lexical_search(scope, " ".join(analysis.terms) or query_terms(query), k, include_closed),
+            self.store.unit_ids_mentioning(scope, analysis.entities, as_of) if analysis.entities else _nothing(),
+            self.store.unit_ids_in_time_range(scope, time_range.start, time_range.end, as_of)
+            if time_range is not None
+            else _nothing(),
         )
-        if as_of is not None:
-            visible = set(allowed)
+        visible = set(allowed)
+        if include_closed:
             lexical = [(i, score) for i, score in lexical if i in visible]
-        dense = self.indexes.tenant(scope.tenant).search(vector, self.candidates, allowed)
+        index = self.indexes.tenant(scope.tenant)
+        dense = index.search(vector, k, allowed)
+        rankings: list[list[int]] = [[i for i, _ in dense], [i for i, _ in lexical]]
+        # Symbolic: units naming a mentioned entity / in the asked-about time, ranked by meaning.
+        entity_ids = [i for i in mentioning if i in visible]
+        # A name every unit carries (a speaker of the whole history) says nothing.
+        if entity_ids and len(entity_ids) < 0.5 * len(allowed):
+            rankings.append([i for i, _ in index.search(vector, k, entity_ids)])
+        range_ids = [i for i in in_range if i in visible]
+        if range_ids:
+            rankings.append([i for i, _ in index.search(vector, k, range_ids)])
         timings["search_ms"] = (time.perf_counter() - started) * 1000
 
-        dense_scores = dict(dense)
+        pool = dict.fromkeys(i for ranking in rankings for i in ranking)
+        second_lexical: dict[int, float] = {}
+        if analysis.expand and pool:
+            started = time.perf_counter()
+            first = _scores(pool, index.vectors(list(pool)), vector, dict(lexical), {}, self.lexical_weight)
+            top = sorted(first, key=first.__getitem__, reverse=True)[: self.expansion_hits]
+            top_units = await self._load_units(scope.tenant, top)
+            extra = expansion_terms([top_units[i] for i in top if i in top_units], analysis.terms)
+            if extra:
+                found = await self.store.lexical_search(scope, " ".join(extra), k, include_closed)
+                second_lexical = {i: score for i, score in found if i in visible}
+                pool.update(dict.fromkeys(second_lexical))
+            timings["expand_ms"] = (time.perf_counter() - started) * 1000
+
+        started = time.perf_counter()
+        # A turn is often understood only with the one before or after it (a question and
+        # its answer): neighbours in the same session join the pool and lend each other score.
+        neighbours = await self._neighbours(scope, as_of)
+        for i in list(pool):
+            pool.update(dict.fromkeys(neighbours.get(i, ())))
+        ids = list(pool)
+        vectors = index.vectors(ids)
         lexical_scores = dict(lexical)
-        fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]], self.rrf_k)
-        # Selective augmentation: a unit no query word hits and whose meaning is far off is no help.
+        dense_scores = {i: float(np.dot(v, vector)) for i, v in vectors.items()}
+        entity_set, range_set = set(entity_ids), set(range_ids)
+        base = _scores(pool, vectors, vector, lexical_scores, second_lexical, self.lexical_weight)
+        for i in entity_set:
+            if i in base:
+                base[i] += self.entity_boost
+        if time_range is not None:
+            for i in range_set:
+                if i in base:
+                    base[i] += self.time_boost
+        fused = {
+            i: score + self.neighbour_weight * max((base.get(n, 0.0) for n in neighbours.get(i, ())), default=0.0)
+            for i, score in base.items()
+        }
+        # Selective augmentation, per unit: no query word hits it and its meaning is far off.
         relevant = [
-            i for i in fused if i in lexical_scores or dense_scores.get(i, -1.0) >= self.min_relevance
+            i
+            for i in ids
+            if i in lexical_scores
+            or i in second_lexical
+            or i in entity_set
+            or dense_scores.get(i, -1.0) >= self.min_relevance
         ]
+        timings["fuse_ms"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
         units = await self._load_units(scope.tenant, relevant)
         timings["load_ms"] = (time.perf_counter() - started) * 1000
         out = [
-            Candidate(unit=units[i], score=fused[i], dense=dense_scores.get(i), lexical=lexical_scores.get(i))
+            Candidate(
+                unit=units[i],
+                score=fused[i],
+                dense=dense_scores.get(i),
+                lexical=lexical_scores.get(i),
+                vector=vectors.get(i),
+                entity_match=i in entity_set,
+                in_time_range=i in range_set,
+            )
             for i in relevant
             if i in units
         ]
+        if self.decay is not None and as_of is None:
+            now = utc_now()
+            for candidate in out:
+                candidate.score *= self.decay.rank_factor(candidate.unit, now)
         out.sort(key=lambda c: c.score, reverse=True)
-        return RetrievalResult(out, len(fused), timings)
+        return RetrievalResult(out, len(pool), timings, analysis)
+
+    async def _neighbours(self, scope: Scope, as_of: datetime | None) -> dict[int, tuple[int, ...]]:
+        """Each level-0 unit's previous and next unit in its session (cached per scope like the id lists)."""
+        cached = self._neighbour_maps.get(scope) if as_of is None else None
+        if cached is not None:
+            return cached
+        timeline = await self.store.unit_timeline(scope, as_of)
+        out: dict[int, tuple[int, ...]] = {}
+        for n, (unit_id, session) in enumerate(timeline):
+            around = []
+            if n > 0 and timeline[n - 1][1] == session:
+                around.append(timeline[n - 1][0])
+            if n + 1 < len(timeline) and timeline[n + 1][1] == session:
+                around.append(timeline[n + 1][0])
+            out[unit_id] = tuple(around)
+        if as_of is None:
+            self._neighbour_maps.put(scope, out)
+        return out
+
+
+def _scores(
+    pool: dict[int, None],
+    vectors: dict[int, np.ndarray],
+    query: np.ndarray,
+    lexical: dict[int, float],
+    second_lexical: dict[int, float],
+    lexical_weight: float,
+) -> dict[int, float]:
+    """Cosine and lexical score, each scaled by its best value in the pool, added (lexical weighted)."""
+    dense = {i: float(np.dot(v, query)) for i, v in vectors.items()}
+    top_dense = max(dense.values(), default=0.0)
+    top_lexical = max(lexical.values(), default=0.0)
+    top_second = max(second_lexical.values(), default=0.0)
+    out = {}
+    for i in pool:
+        score = dense.get(i, 0.0) / top_dense if top_dense > 0 else 0.0
+        if top_lexical > 0:
+            score += lexical_weight * max(lexical.get(i, 0.0), 0.0) / top_lexical
+        if top_second > 0:
+            score += 0.5 * lexical_weight * max(second_lexical.get(i, 0.0), 0.0) / top_second
+        out[i] = score
+    return out
+
+
+async def _nothing() -> list[int]:
+    return []
+
+
+def expansion_terms(units: Sequence[MemoryUnit], query_terms: Sequence[str], limit: int = 8) -> list[str]:
+    """Names (entities, persons) the first hits mention and the query lacks, best-ranked hits first;
+    the hits' keywords only when they name nothing new.
+
+    A term most of the hits share (the speakers of a whole history, say) is no lead to
+    anything new and is left out.
+    """
+    asked = set(query_terms)
+    common = max(3, len(units) // 2 + 1)
+
+    def ranked(fields: Callable[[MemoryUnit], Sequence[str]]) -> list[str]:
+        counts: dict[str, float] = {}
+        seen_in: dict[str, int] = {}
+        for rank, unit in enumerate(units):
+            words = {
+                word
+                for term in fields(unit)
+                for word in lexical_terms(term)
+                if word not in asked and word not in STOPWORDS and not word.isdigit()
+            }
+            for word in words:
+                counts[word] = counts.get(word, 0.0) + 1.0 / (rank + 1)
+                seen_in[word] = seen_in.get(word, 0) + 1
+        kept = [t for t in counts if seen_in[t] < common]
+        return sorted(kept, key=lambda t: (-counts[t], t))[:limit]
+
+    return ranked(lambda u: [*u.entities, *u.persons]) or ranked(lambda u: u.keywords)

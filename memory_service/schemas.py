@@ -30,7 +30,11 @@ class ContextRequest(BaseModel):
     agent_id: str | None = None
     session_id: str | None = None
     budget_tokens: int = Field(default=512, ge=1, le=128_000)
-    format: Literal["text", "json"] = "text"
+    format: Literal["text", "json", "messages"] = Field(
+        default="text",
+        description="text: date-grouped lines; json: a JSON list of {date, text}; "
+        "messages: also `messages`, one system message ready for a chat API.",
+    )
     as_of: datetime | None = Field(default=None, description="Answer from the units valid at this time.")
 
 
@@ -41,12 +45,26 @@ class ContextUnit(BaseModel):
     kind: UnitKind
     event_time: datetime | None
     source_event_ids: list[str]
+    shown: str | None = Field(
+        default=None, description="The part of `text` the context shows (sentences without the query's words cut)."
+    )
 
 
 class ContextStats(BaseModel):
     candidates_considered: int
     units_chosen: int
-    timings_ms: dict[str, float]
+    timings_ms: dict[str, float] = Field(description="Time per stage: analysis, scope, search, expand, fuse, load, pack.")
+    tokens: int | None = Field(default=None, description="Tokens of the context (predictor tokenizer).")
+    history_tokens: int | None = Field(default=None, description="Tokens of every raw event in the scope.")
+    compression_ratio: float | None = Field(default=None, description="history_tokens / tokens (0 when empty).")
+    best_relevance: float | None = Field(
+        default=None, description="Highest query-unit cosine; under the service's empty threshold the context is empty."
+    )
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system"]
+    content: str
 
 
 class ContextResponse(BaseModel):
@@ -55,6 +73,7 @@ class ContextResponse(BaseModel):
     units: list[ContextUnit]
     empty: bool
     stats: ContextStats
+    messages: list[ChatMessage] | None = Field(default=None, description="With format=messages.")
 
 
 class MemoryPage(BaseModel):
@@ -78,6 +97,22 @@ class EventDeleteResponse(BaseModel):
     deleted: bool
     event_id: str
     units_deleted: list[int]
+
+
+class ScopeDeleteResponse(BaseModel):
+    """What `DELETE /v1/scopes` erased. Repeating the call erases nothing more (all counts 0)."""
+
+    erased: bool = Field(description="Whether anything was erased by this call.")
+    user_id: str | None
+    agent_id: str | None
+    session_id: str | None
+    events_deleted: int
+    units_deleted: int = Field(description="Units of the scope, and units elsewhere that cited its events.")
+    events_restated: int = Field(
+        description="Events outside the scope that shared a deleted unit; compressed again without the erased ones."
+    )
+    compression_cache_entries_deleted: int
+    jobs_cancelled: int = Field(description="Queued jobs of the scope removed from the queue (Redis mode).")
 
 
 class Health(BaseModel):

@@ -10,20 +10,28 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from compressors.base import Compressor, create_compressor
+from memory_service import metrics
 from memory_service.consolidation import ConsolidationReport, Consolidator
 from memory_service.context import ContextFormat, PackedContext, pack
 from memory_service.domain import DEFAULT_TENANT, Event, EventIn, MemoryUnit, Scope
 from memory_service.embedding import Embedder, SentenceTransformerEmbedder
+from memory_service.importance import AccessRecorder, DecayPolicy
 from memory_service.index_sync import IndexSync
 from memory_service.ingestion import CompressionPipeline, CompressionStats, check_limits, to_events
 from memory_service.jobs import InProcessJobs
+from memory_service.lm_judge import judge_factory
+from memory_service.query_analysis import QueryAnalysis
 from memory_service.retrieval import Candidate, HybridRetriever
+from memory_service.selection import Piece, stem_words, stems
 from memory_service.settings import Settings
+from memory_service.tokens import count_tokens
 from stores.job_queue import JobKind, JobQueue, QueueStats, RedisJobQueue
+from stores.lru import LRU
+from stores.sql.erasure import ErasedScope, erase_scope
 from stores.sql.retry import Requeued, requeue_marked
 from stores.sql.store import ErasedEvent, SqlStore, StaleConsolidation
 from stores.vector_index import VectorIndexes
@@ -46,6 +54,30 @@ class ContextResult:
     empty: bool
     candidates_considered: int
     timings_ms: dict[str, float] = field(default_factory=dict)
+    pieces: list[Piece] = field(default_factory=list)
+    messages: list[dict[str, str]] | None = None
+    history_tokens: int = 0
+    analysis: QueryAnalysis | None = None
+    best_relevance: float = -1.0
+
+    @property
+    def compression_ratio(self) -> float:
+        """History tokens per context token (0 when the context is empty)."""
+        return self.history_tokens / self.tokens if self.tokens else 0.0
+
+
+def covers_query(candidates: Sequence[Candidate], analysis: QueryAnalysis | None, top: int = 10) -> bool:
+    """Whether one of the best candidates contains every content word of the query (stemmed):
+    a keyword query ("support group") is far in meaning from a whole sentence yet plainly answered."""
+    if analysis is None or not analysis.terms:
+        return False
+    wanted = set(stem_words(analysis.terms))
+    return any(wanted <= stems(c.unit.text) for c in candidates[:top])
+
+
+def best_relevance(candidates: Sequence[Candidate]) -> float:
+    """The highest cosine between the query and a candidate (-1 with no candidates)."""
+    return max((c.dense for c in candidates if c.dense is not None), default=-1.0)
 
 
 def owner_of(scope: Scope) -> Scope:
@@ -76,16 +108,21 @@ class MemoryService:
             settings.window_overlap,
             use_cache=settings.compression_cache,
         )
+        self.decay = DecayPolicy(half_life_days=settings.decay_half_life_days, weight=settings.importance_weight)
         self.retriever = HybridRetriever(
-            store, embedder, indexes, self.index_sync, settings.candidates, settings.rrf_k, settings.min_relevance
+            store, embedder, indexes, self.index_sync, settings.candidates, settings.min_relevance, decay=self.decay
         )
+        self._history_token_cache: LRU[Scope, int] = LRU(1024)
+        self.index_sync.listeners.append(lambda _changes: self._history_token_cache.clear())
         self.consolidator = Consolidator(
             store,
             embedder,
             duplicate_threshold=settings.duplicate_threshold,
             supersede_threshold=settings.supersede_threshold,
             min_cluster=settings.abstraction_min_cluster,
+            judge_factory=judge_factory(settings.supersession_judge, compressor),
         )
+        self.access = AccessRecorder(store)
         self.in_process = InProcessJobs(self.compress_scopes, self.consolidate)
         self.jobs: JobQueue = (
             self.in_process
@@ -102,6 +139,7 @@ class MemoryService:
         self._compress_lock = asyncio.Lock()
         self._owner_locks: dict[Scope, asyncio.Lock] = {}
         self._saver: asyncio.Task[None] | None = None
+        self._reconciler: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
@@ -134,18 +172,23 @@ class MemoryService:
         if run_jobs:
             if settings.embedded:
                 service.in_process.start()
+                # Work whose job failed (the database was down, say) is retried from SQL state;
+                # in Redis mode the workers' reconcile loop does this.
+                service._reconciler = asyncio.create_task(service._reconcile_periodically())
             service._saver = asyncio.create_task(service._save_periodically())
             await service.reconcile()
         return service
 
     async def close(self) -> None:
-        if self._saver is not None:
-            self._saver.cancel()
+        for task in (self._saver, self._reconciler):
+            if task is not None:
+                task.cancel()
         await self.in_process.close()
         if self.jobs is not self.in_process:
             await self.jobs.close()
         await self.index_sync.catch_up()
         await self.index_sync.save_if_due(force=True)
+        await self.access.flush()
         await self.store.close()
 
     async def _save_periodically(self) -> None:
@@ -156,6 +199,15 @@ class MemoryService:
                 await self.index_sync.save_if_due()
             except Exception:
                 log.exception("saving the FAISS indexes failed; will retry")
+            await self.access.flush()
+
+    async def _reconcile_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reconcile_seconds)
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("re-enqueueing outstanding work failed; will retry")
 
     # -- ingest ----------------------------------------------------------------
 
@@ -167,6 +219,8 @@ class MemoryService:
         check_limits(events, self.settings.max_batch_events, self.settings.max_event_bytes)
         stored = to_events(tenant, events)
         new_ids = await self.store.insert_events(stored)
+        metrics.EVENTS_INGESTED.labels(tenant).inc(len(stored))
+        metrics.EVENTS_NEW.labels(tenant).inc(len(new_ids))
         scopes = list(dict.fromkeys(e.scope for e in stored))
         if wait and self.settings.embedded:
             await self.compress_scopes(scopes)
@@ -203,6 +257,7 @@ class MemoryService:
     ) -> CompressionStats:
         async with self._compress_lock:
             stats = await self.pipeline.compress_scopes(scopes, on_progress)
+        metrics.record_compression(stats.events, stats.units, stats.input_tokens, stats.output_tokens)
         if stats.units:
             for owner in dict.fromkeys(owner_of(s) for s in scopes):
                 await self._enqueue(JobKind.consolidate, owner)
@@ -260,8 +315,18 @@ class MemoryService:
         budget = budget_tokens if budget_tokens is not None else self.settings.default_budget_tokens
         result = await self.retriever.retrieve(scope, query, as_of)
         started = time.perf_counter()
-        packed: PackedContext = pack(result.candidates, budget, fmt, self.settings.tokenizer)
+        # Selective augmentation: when no candidate is close enough in meaning, say so
+        # instead of filling the budget with the least bad units.
+        top = best_relevance(result.candidates)
+        relevant = top >= self.settings.empty_threshold or covers_query(result.candidates, result.analysis)
+        packed: PackedContext = pack(
+            result.candidates if relevant else [], budget, fmt, self.settings.tokenizer, result.analysis
+        )
+        if as_of is None:  # looking back in time is not use of today's memory
+            self.access.record(scope.tenant, [c.unit for c in packed.chosen])
         timings = dict(result.timings_ms, pack_ms=(time.perf_counter() - started) * 1000)
+        history = await self._history_tokens(scope)
+        metrics.record_context(packed.tokens, not packed.chosen, history)
         return ContextResult(
             context=packed.context,
             tokens=packed.tokens,
@@ -269,7 +334,21 @@ class MemoryService:
             empty=not packed.chosen,
             candidates_considered=result.considered,
             timings_ms=timings,
+            pieces=packed.pieces,
+            messages=packed.messages,
+            history_tokens=history,
+            analysis=result.analysis,
+            best_relevance=top,
         )
+
+    async def _history_tokens(self, scope: Scope) -> int:
+        """Tokens of every raw event in the scope (what sending the whole history would cost), cached."""
+        tokens = self._history_token_cache.get(scope)
+        if tokens is None:
+            contents = await self.store.scope_event_contents(scope)
+            tokens = count_tokens("\n".join(contents), self.settings.tokenizer) if contents else 0
+            self._history_token_cache.put(scope, tokens)
+        return tokens
 
     # -- browse and delete -----------------------------------------------------
 
@@ -317,3 +396,31 @@ class MemoryService:
             await self.compress_scopes(list(dict.fromkeys(e.scope for e in others)))
         await self.index_sync.catch_up()
         return erased
+
+    async def erase_scope(self, scope: Scope) -> ErasedScope:
+        """Erase a scope's events and units (and units elsewhere citing its events), their FAISS
+        vectors, LM cache entries and queued jobs. Idempotent: a second call finds nothing.
+
+        The FAISS indexes are saved before this returns, so the files on disk hold no erased
+        vector either. Events that shared a deleted unit are compressed again first.
+        """
+        erased = await erase_scope(self.store, scope)
+        cancelled = 0
+        for exact in erased.exact_scopes:
+            cancelled += await self._cancel(JobKind.compress, exact)
+        if scope.session_id is None:  # the owner's units are all gone: its consolidation has nothing to do
+            for owner in dict.fromkeys(owner_of(s) for s in erased.exact_scopes):
+                cancelled += await self._cancel(JobKind.consolidate, owner)
+        if erased.recompress:
+            others = await self.store.get_events(scope.tenant, erased.recompress)
+            await self.compress_scopes(list(dict.fromkeys(e.scope for e in others)))
+        await self.index_sync.catch_up()
+        await self.index_sync.save_if_due(force=True)
+        return replace(erased, jobs_cancelled=cancelled)
+
+    async def _cancel(self, kind: JobKind, scope: Scope) -> int:
+        try:
+            return int(await self.jobs.cancel(kind, scope))
+        except Exception as exc:  # an unreachable Redis: the queued job will find no work anyway
+            log.warning("could not remove the queued %s job of %s (%s)", kind, scope.label(), exc)
+            return 0

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +18,13 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, description="Redis for the job queue; unset = in-process jobs.")
     host: str = "127.0.0.1"
     port: int = 8080
+    # Auth (memory_service/auth.py). With no key ever created, a loopback-bound service serves
+    # the one `local` tenant without keys; any other bind address needs keys.
+    require_api_keys: bool = Field(default=False, description="Refuse keyless requests even on 127.0.0.1 with no keys created.")
+    api_key_cache_seconds: float = Field(default=2.0, ge=0, description="How long a key lookup is cached (the longest a revoked key keeps working).")
+    rate_limit_per_minute: int = Field(default=600, ge=0, description="Requests per minute per API key unless the key sets its own; 0 = unlimited. Keyless local requests are not limited.")
+    log_format: Literal["text", "json"] = Field(default="text", description="text, or json: one object per line with request_id and tenant.")
+    log_level: str = Field(default="INFO", description="Root log level (DEBUG, INFO, WARNING, ...).")
 
     embedding_model: str | None = Field(default=None, description="sentence-transformers name or path; default the packaged all-MiniLM-L6-v2.")
     embedding_device: str | None = None
@@ -41,17 +49,25 @@ class Settings(BaseSettings):
 
     default_budget_tokens: int = 512
     candidates: int = Field(default=50, ge=1, description="Candidates taken from each retriever before fusion.")
-    rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
+    rrf_k: int = Field(default=60, ge=1, description="Unused (retrieval fuses normalised scores linearly); kept so old configs load.")
     min_relevance: float = Field(default=0.25, description="Cosine below which a unit no query word matches is not returned.")
+    empty_threshold: float = Field(
+        default=0.35,
+        description="Best query-unit cosine below which the context is empty (selective augmentation); "
+        "0.35 from the LoCoMo dev split (benchmarks/results/query_context.json).",
+    )
     index_save_seconds: float = Field(default=30.0, description="How often a changed FAISS index is written to disk.")
 
     queue_name: str = Field(default="memory-service", description="Redis key prefix of the job queue.")
     job_timeout_s: int = Field(default=600, ge=1, description="Longest a worker job may run before it is retried.")
     job_heartbeat_s: int = Field(default=15, ge=1, description="A running job silent this long is taken as dead and re-queued.")
     job_retries: int = Field(default=5, ge=1, description="Attempts before a job goes to the dead-letter list.")
-    reconcile_seconds: float = Field(default=10.0, gt=0, description="How often a worker re-enqueues work SQL says is outstanding.")
+    reconcile_seconds: float = Field(default=10.0, gt=0, description="How often a worker, or the embedded job runner, re-enqueues work SQL says is outstanding.")
     duplicate_threshold: float = Field(default=0.9, description="Cosine at or above which compatible units are merged.")
     supersede_threshold: float = Field(default=0.45, description="Cosine a newer unit needs to be considered as updating an older one.")
+    decay_half_life_days: float = Field(default=30.0, gt=0, description="Unused this long, a unit's recency factor halves (ranking only; nothing is deleted).")
+    importance_weight: float = Field(default=0.2, ge=0, le=1, description="How far decayed importance moves a retrieval score (+/- half of it).")
+    supersession_judge: Literal["auto", "heuristic", "lm"] = Field(default="auto", description="auto: the LM when the compressor is one, else the heuristic.")
     abstraction_min_cluster: int = Field(default=4, ge=2, description="Units about one subject in one month that get a summary unit.")
 
     def compressor_options(self) -> dict[str, object]:

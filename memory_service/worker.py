@@ -16,6 +16,7 @@ from typing import Any
 
 from saq import Status, Worker
 
+from memory_service import metrics
 from memory_service.domain import Scope
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
@@ -56,6 +57,7 @@ async def consolidate(ctx: dict[str, Any], *, scope: dict[str, Any]) -> dict[str
 async def _after_process(ctx: dict[str, Any]) -> None:
     job = ctx.get("job")
     if job is not None and job.status == Status.FAILED:
+        metrics.JOBS_FAILED.labels(str(job.function)).inc()
         queue: RedisJobQueue = ctx["service"].jobs
         await queue.record_failure(job.key, job.function, (job.kwargs or {}).get("scope", {}), job.error or "", job.attempts)
 

@@ -59,6 +59,10 @@ class JobQueue(Protocol):
 
     async def stats(self, dead_letters: int = 20) -> QueueStats: ...
 
+    async def cancel(self, kind: JobKind, scope: Scope) -> bool:
+        """Remove a queued (not yet running) job; False when there was none or the queue cannot."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -110,6 +114,17 @@ class RedisJobQueue:
             retry_backoff=self.retry_backoff_max_s,
         )
         return job is not None
+
+    async def cancel(self, kind: JobKind, scope: Scope) -> bool:
+        """Abort the job of this kind and scope if it is still queued (a running one is left to
+        finish: it derives its work from SQL, so after an erasure it finds none)."""
+        from saq.job import Status
+
+        job = await self.queue.job(job_key(kind, scope))
+        if job is None or job.status != Status.QUEUED:
+            return False
+        await self.queue.abort(job, "scope erased")
+        return True
 
     async def record_failure(self, key: str, kind: str, scope: dict[str, Any], error: str, attempts: int) -> None:
         """A job out of retries goes to the dead-letter list (newest first, bounded)."""

@@ -65,6 +65,16 @@ class TenantIndex:
             scores, ids = self.index.search(query, min(k, len(allowed_ids)), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
 
+    def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Stored vectors of these ids (absent ids left out), for redundancy and expansion at query time."""
+        out: dict[int, np.ndarray] = {}
+        for unit_id in ids:
+            try:
+                out[unit_id] = self.index.reconstruct(int(unit_id))
+            except (RuntimeError, AssertionError):  # not in the index (or an index type without reconstruct)
+                continue
+        return out
+
 
 class VectorIndexes:
     """All tenants' indexes, persisted under `directory` with the change-log watermark they reached."""

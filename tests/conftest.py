@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from memory_service.embedding import SentenceTransformerEmbedder
 from memory_service.settings import Settings
+from tests.server import create_database, drop_database
 
 PG_ADMIN_DSN = os.environ.get("MEMORY_SERVICE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("MEMORY_SERVICE_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -25,19 +24,9 @@ def embedder() -> SentenceTransformerEmbedder:
 @pytest.fixture
 async def pg_url() -> AsyncIterator[str]:
     """A new, empty PostgreSQL database for one test, dropped afterwards."""
-    name = f"ms_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    yield f"{base}/{name}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    name, url = await create_database(PG_ADMIN_DSN)
+    yield url
+    await drop_database(PG_ADMIN_DSN, name)
 
 
 @pytest.fixture
@@ -57,3 +46,25 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
     return Settings(data_dir=tmp_path / "data", database_url=db_url)
+
+
+@pytest.fixture
+def make_api_key() -> Callable[..., Awaitable[str]]:
+    """`key = await make_api_key(settings.sql_url, "tenant-a")`: a real API key in that database.
+
+    From then on that service wants a key on every request (send it as `Authorization: Bearer`
+    or `X-API-Key`). Sync code can use `InProcessService.create_key(tenant)` or
+    `memory-service keys create --tenant NAME` (prints the key on stdout).
+    """
+
+    async def make(sql_url: str, tenant: str = "tenant-a", rate_limit_per_minute: int | None = None) -> str:
+        from memory_service.auth import create_key
+        from stores.sql.store import SqlStore
+
+        store = await SqlStore.open(sql_url)
+        try:
+            return (await create_key(store, tenant, rate_limit_per_minute=rate_limit_per_minute)).key
+        finally:
+            await store.close()
+
+    return make

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -135,6 +135,8 @@ def unit_from_row(row: MemoryUnitRow) -> MemoryUnit:
         hash=row.hash,
         superseded_by=row.superseded_by,
         history=row.history or [],
+        access_count=row.access_count or 0,
+        last_accessed_at=_opt_utc(row.last_accessed_at),
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
     )
@@ -540,6 +542,56 @@ class SqlStore:
         async with self.session() as session:
             return list(await session.scalars(stmt))
 
+    # -- symbolic lookups for query analysis (tenant + scope filtered) ---------
+
+    async def unit_ids_in_time_range(
+        self, scope: Scope, start: datetime | None, end: datetime | None, as_of: datetime | None = None
+    ) -> list[int]:
+        """Visible units whose event time (or, lacking one, valid_from) is in [start, end)."""
+        when = func.coalesce(MemoryUnitRow.event_time, MemoryUnitRow.valid_from)
+        stmt = _valid_at(_scoped(select(MemoryUnitRow.id), MemoryUnitRow, scope), as_of)
+        if start is not None:
+            stmt = stmt.where(when >= start)
+        if end is not None:
+            stmt = stmt.where(when < end)
+        async with self.session() as session:
+            return list(await session.scalars(stmt))
+
+    async def unit_ids_mentioning(self, scope: Scope, names: Sequence[str], as_of: datetime | None = None) -> list[int]:
+        """Visible units whose persons or entities include one of `names` (case-insensitive)."""
+        wanted = sorted({n.strip().lower() for n in names if n.strip()})
+        if not wanted:
+            return []
+        params = {f"n{i}": name for i, name in enumerate(wanted)}
+        names_sql = ", ".join(f":{key}" for key in params)
+        if self.dialect == "sqlite":
+            mention = "EXISTS (SELECT 1 FROM json_each(memory_units.{col}) j WHERE lower(j.value) IN ({names}))"
+        else:
+            mention = (
+                "EXISTS (SELECT 1 FROM json_array_elements_text(memory_units.{col}::json) j(v) "
+                "WHERE lower(j.v) IN ({names}))"
+            )
+        matched = " OR ".join(mention.format(col=col, names=names_sql) for col in ("persons", "entities"))
+        stmt = _valid_at(_scoped(select(MemoryUnitRow.id), MemoryUnitRow, scope), as_of)
+        stmt = stmt.where(text(f"({matched})").bindparams(**params))
+        async with self.session() as session:
+            return list(await session.scalars(stmt))
+
+    async def unit_timeline(self, scope: Scope, as_of: datetime | None = None) -> list[tuple[int, str | None]]:
+        """Visible units as (id, session_id), ordered by session, then time: who is next to whom."""
+        when = func.coalesce(MemoryUnitRow.event_time, MemoryUnitRow.valid_from)
+        stmt = _valid_at(
+            _scoped(select(MemoryUnitRow.id, MemoryUnitRow.session_id), MemoryUnitRow, scope), as_of
+        ).where(MemoryUnitRow.level == 0).order_by(MemoryUnitRow.session_id, when, MemoryUnitRow.id)
+        async with self.session() as session:
+            return [(int(r[0]), r[1]) for r in await session.execute(stmt)]
+
+    async def scope_event_contents(self, scope: Scope) -> list[str]:
+        """The raw text of every event in the scope (for the history size a context is compared with)."""
+        stmt = _scoped(select(EventRow.content), EventRow, scope)
+        async with self.session() as session:
+            return list(await session.scalars(stmt))
+
     async def delete_unit(self, tenant: str, unit_id: int) -> bool:
         async with self.session() as session, session.begin():
             result = await session.execute(
@@ -549,6 +601,28 @@ class SqlStore:
                 return False
             session.add(UnitChangeRow(tenant=tenant, unit_id=unit_id, op="delete", at=utc_now()))
             return True
+
+    async def record_access(self, tenant: str, counts: Mapping[int, int], at: datetime) -> int:
+        """Add to units' access counts and stamp when they were last returned; returns rows updated.
+
+        No change-log row: access statistics are not content, so neither FAISS nor the
+        unit caches need to follow them (a cached count may lag; ranking tolerates that).
+        """
+        if not counts:
+            return 0
+        by_increment: dict[int, list[int]] = {}
+        for unit_id, n in counts.items():
+            by_increment.setdefault(n, []).append(unit_id)
+        updated = 0
+        async with self.session() as session, session.begin():
+            for n, ids in by_increment.items():
+                result = await session.execute(
+                    update(MemoryUnitRow)
+                    .where(MemoryUnitRow.tenant == tenant, MemoryUnitRow.id.in_(ids))
+                    .values(access_count=MemoryUnitRow.access_count + n, last_accessed_at=at)
+                )
+                updated += result.rowcount or 0
+        return updated
 
     async def lexical_search(
         self, scope: Scope, query: str, k: int, include_closed: bool = False

@@ -135,3 +135,19 @@ class UnitChangeRow(Base):
     unit_id: Mapped[int] = mapped_column(BigInteger)
     op: Mapped[str] = mapped_column(String(16))  # "upsert" | "delete"
     at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ApiKeyRow(Base):
+    """A tenant's API key (migration 0004). Only a hash of the secret is stored; see `memory_service.auth`."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_tenant", "tenant"),)
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(String(256))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    # Requests per minute for this key; NULL = the service's default.
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -7,14 +7,10 @@ Each test runs its own redis-server on a free port, so stopping it harms nothing
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -22,59 +18,9 @@ import pytest
 
 from memory_service.domain import Scope
 from stores.sql.store import SqlStore
-from tests.server import free_port, running_server
+from tests.server import free_port, redis_server, running_server, start_worker, stop, stopping
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")]
-
-
-@contextmanager
-def redis_server(port: int) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() != b"PONG":
-        if time.monotonic() > deadline:
-            process.kill()
-            raise TimeoutError("redis-server did not start")
-        time.sleep(0.1)
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=10)
-
-
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "a") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "memory_service.cli", "worker"],
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-@contextmanager
-def stopping(processes: list[subprocess.Popen[bytes]]) -> Iterator[None]:
-    """Stop every process in the list on the way out, whatever happened (no orphan workers)."""
-    try:
-        yield
-    finally:
-        for process in processes:
-            stop(process)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def wait_until(predicate, timeout_s: float = 180, every_s: float = 0.5, what: str = "condition", alive=()):  # type: ignore[no-untyped-def]

@@ -4,7 +4,7 @@ merge, supersession, abstraction, time travel, idempotence and concurrent worker
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +13,7 @@ from memory_service.domain import EventIn, MemoryUnit, Scope
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 
-T0 = datetime(2023, 1, 10, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2023, 1, 10, 12, 0, tzinfo=UTC)
 OWNER = Scope(user_id="caroline")
 
 

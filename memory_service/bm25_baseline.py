@@ -1,0 +1,120 @@
+"""The LoCoMo baseline: BM25 over a conversation's raw turns, greedily filled to a token budget.
+
+Scoring is `bm25s` (Lucene BM25, k1=1.2, b=0.75) over words lowercased, stripped of
+bm25s's English stop words and Snowball-stemmed, the same for turns and questions.
+A turn is rendered as `Speaker: text`, with ` [image: caption]` when it shares one.
+Filling takes turns best score first (ties in conversation order) and skips any turn
+that would overflow the budget, counting the joined context (one line per turn) in
+cl100k tokens, so the context never exceeds the budget.
+
+On the dev split this gives evidence recall (mean over questions, categories 1-4) 0.595 /
+0.666 / 0.729 at 512 / 1024 / 2048 against the published 0.606 / 0.675 / 0.742 (multi-hop
+0.300 vs 0.338 is most of the gap). Tried and worse: the session date in each turn (-0.02),
+no speaker (-0.03), whitespace tokens without stems (rank-bm25, -0.17), Robertson BM25 or
+k1=1.5 (about the same). Pooling over evidence turns instead of averaging over questions
+gives 0.49 at 512, so the published numbers are question averages.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import bm25s
+import numpy as np
+import Stemmer
+
+from memory_service.tokens import count_tokens
+
+_SESSION = re.compile(r"^session_(\d+)$")
+
+
+@dataclass(frozen=True)
+class Turn:
+    dia_id: str
+    speaker: str
+    text: str
+    caption: str | None
+    session_date: str
+
+    @property
+    def content(self) -> str:
+        """What the turn says: its text and, for an image turn, the caption."""
+        return f"{self.text} {self.caption}".strip() if self.caption else self.text
+
+    def render(self) -> str:
+        image = f" [image: {self.caption}]" if self.caption else ""
+        return f"{self.speaker}: {self.text}{image}"
+
+
+def sample_turns(sample: dict[str, Any]) -> list[Turn]:
+    """A LoCoMo sample's turns in conversation order."""
+    conversation = sample["conversation"]
+    sessions = sorted((int(m.group(1)), key) for key in conversation if (m := _SESSION.match(key)))
+    return [
+        Turn(
+            dia_id=str(turn["dia_id"]),
+            speaker=str(turn.get("speaker", "")),
+            text=str(turn.get("text") or ""),
+            caption=turn.get("blip_caption") or None,
+            session_date=str(conversation.get(f"{key}_date_time", "")),
+        )
+        for _, key in sessions
+        for turn in conversation[key]
+    ]
+
+
+@dataclass(frozen=True)
+class FilledContext:
+    turns: list[Turn]
+    context: str
+    tokens: int
+    empty: bool
+    """No turn shares a (stemmed, non-stop) word with the query."""
+
+
+class TurnBM25:
+    """A BM25 index over one conversation's turns."""
+
+    def __init__(self, turns: list[Turn], tokenizer: str = "cl100k_base") -> None:
+        if not turns:
+            raise ValueError("no turns to index")
+        self.turns = turns
+        self.lines = [t.render() for t in turns]
+        self.line_tokens = [count_tokens(line, tokenizer) for line in self.lines]
+        self.tokenizer = tokenizer
+        self._stemmer = Stemmer.Stemmer("english")
+        self._index = bm25s.BM25()
+        self._index.index(self._tokenize(self.lines), show_progress=False)
+
+    def _tokenize(self, texts: list[str]) -> bm25s.tokenization.Tokenized:
+        return bm25s.tokenize(texts, stopwords="en", stemmer=self._stemmer, show_progress=False)
+
+    def scores(self, query: str) -> np.ndarray:
+        words = bm25s.tokenize([query], stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False)[0]
+        return np.asarray(self._index.get_scores(words), dtype=np.float64)
+
+    def fill(self, query: str, budget_tokens: int) -> FilledContext:
+        scores = self.scores(query)
+        order = np.argsort(-scores, kind="stable")
+        chosen: list[int] = []
+        used = 0
+        newline = count_tokens("\n", self.tokenizer)
+        for i in order:
+            cost = self.line_tokens[i] + (newline if chosen else 0)
+            if used + cost <= budget_tokens:
+                chosen.append(int(i))
+                used += cost
+        context = "\n".join(self.lines[i] for i in chosen)
+        tokens = count_tokens(context, self.tokenizer)
+        while tokens > budget_tokens and chosen:  # BPE merges across lines can, rarely, add a token
+            chosen.pop()
+            context = "\n".join(self.lines[i] for i in chosen)
+            tokens = count_tokens(context, self.tokenizer)
+        return FilledContext(
+            turns=[self.turns[i] for i in chosen],
+            context=context,
+            tokens=tokens,
+            empty=bool(scores.max(initial=0.0) <= 0.0),
+        )

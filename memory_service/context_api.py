@@ -1,0 +1,37 @@
+"""A `ContextResult` as the REST response body (shared by the API route and the CLI)."""
+
+from __future__ import annotations
+
+from memory_service.schemas import ChatMessage, ContextResponse, ContextStats, ContextUnit
+from memory_service.service import ContextResult
+
+
+def context_response(result: ContextResult) -> ContextResponse:
+    shown = {p.candidate.unit.id: p.text for p in result.pieces}
+    return ContextResponse(
+        context=result.context,
+        tokens=result.tokens,
+        units=[
+            ContextUnit(
+                id=c.unit.id,
+                text=c.unit.text,
+                score=c.score,
+                kind=c.unit.kind,
+                event_time=c.unit.event_time,
+                source_event_ids=c.unit.source_event_ids,
+                shown=shown.get(c.unit.id),
+            )
+            for c in result.chosen
+        ],
+        empty=result.empty,
+        stats=ContextStats(
+            candidates_considered=result.candidates_considered,
+            units_chosen=len(result.chosen),
+            timings_ms={k: round(v, 3) for k, v in result.timings_ms.items()},
+            tokens=result.tokens,
+            history_tokens=result.history_tokens,
+            compression_ratio=round(result.compression_ratio, 3),
+            best_relevance=round(result.best_relevance, 4),
+        ),
+        messages=None if result.messages is None else [ChatMessage(role="system", content=m["content"]) for m in result.messages],
+    )

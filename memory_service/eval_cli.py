@@ -1,0 +1,108 @@
+"""`memory-service eval locomo`: registered on the `memory_service.cli` app as the `eval` sub-app."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from memory_service.cli import app, err, fail, out
+
+eval_app = typer.Typer(help="Evaluate retrieval quality on benchmark files.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+
+def _csv(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _budgets(value: str) -> list[int]:
+    try:
+        budgets = [int(part) for part in _csv(value)]
+    except ValueError:
+        fail(f"--budgets: expected comma-separated integers, got {value!r}", code=2)
+    if not budgets or any(b < 1 for b in budgets):
+        fail(f"--budgets: expected positive token counts, got {value!r}", code=2)
+    return sorted(set(budgets))
+
+
+@eval_app.command("locomo")
+def locomo_command(
+    path: Annotated[Path, typer.Argument(help="A LoCoMo-shaped JSON file (e.g. ../shared/bench/locomo/locomo_dev.json).")],
+    out_path: Annotated[Path, typer.Option("--out", help="Write all numbers, the config and per-question details here (JSON).")],
+    conversations: Annotated[str | None, typer.Option(help="Comma-separated sample ids (default: all).")] = None,
+    budgets: Annotated[str, typer.Option(help="Comma-separated token budgets.")] = "256,512,1024,2048",
+    compressor: Annotated[str | None, typer.Option(help="Compressor backend (default MEMORY_SERVICE_COMPRESSOR).")] = None,
+    plot_path: Annotated[Path | None, typer.Option("--plot", help="Also draw evidence recall vs budget (PNG).")] = None,
+    details: Annotated[
+        Path | None, typer.Option(help="Write per-question details here instead of into --out (JSON).")
+    ] = None,
+    worst: Annotated[int, typer.Option(min=0, help="Print and write the N worst questions per category (service, largest budget).")] = 0,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Keep the ingested state here (default: a temporary dir, removed after).")
+    ] = None,
+    consolidate: Annotated[bool, typer.Option(help="Consolidate each conversation after ingest, as the worker would.")] = True,
+) -> None:
+    """Ingest a LoCoMo file, ask every question at every budget; compare with BM25 over raw turns."""
+    # Imported here so that other commands do not pay for bm25s/scipy at start-up.
+    from memory_service.eval_locomo import EvalConfig, report, run_eval
+    from memory_service.eval_report import category_table, plot, recall_table, worst_table
+
+    if not path.is_file():
+        fail(f"{path}: no such file")
+    config = EvalConfig(
+        path=path,
+        budgets=_budgets(budgets),
+        conversations=_csv(conversations) or None,
+        compressor=compressor,
+        consolidate=consolidate,
+        data_dir=data_dir,
+    )
+    with Progress(
+        TextColumn("{task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    ) as progress:
+
+        def phase(name: str, total: int) -> Callable[[int], None]:
+            task = progress.add_task(name, total=total)
+            return lambda n: progress.advance(task, n)
+
+        try:
+            run = asyncio.run(run_eval(config, phase))
+        except json.JSONDecodeError as exc:
+            fail(f"{path}: not JSON ({exc})")
+        except ValueError as exc:
+            fail(str(exc))
+        except (KeyError, TypeError) as exc:
+            fail(f"{path}: not a LoCoMo file ({exc!r})")
+
+    data = report(run, include_questions=details is None, worst=worst)
+    out.print(recall_table(data))
+    out.print(category_table(data))
+    if worst:
+        out.print(worst_table(data["worst"]))
+    ingest = data["ingest"]
+    line = f"ingest: {ingest['turns']} turns in {ingest['seconds']:.1f} s ({ingest['turns_per_s']:.1f} turns/s), {ingest['units']} units"
+    if data["consolidation"]:
+        c = data["consolidation"]
+        line += f"; consolidation {c['seconds']:.1f} s: {c['merged']} merged, {c['superseded']} superseded, {c['abstractions_created']} abstractions, {c['units_after']} units after"
+    out.print(line, highlight=False)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(data, indent=1))
+    out.print(f"JSON: {out_path}", highlight=False)
+    if details is not None:
+        details.parent.mkdir(parents=True, exist_ok=True)
+        details.write_text(json.dumps({"config": data["config"], "questions": [r.to_json() for r in run.records]}, indent=1))
+        out.print(f"details: {details}", highlight=False)
+    if plot_path is not None:
+        plot(data, plot_path)
+        out.print(f"plot: {plot_path}", highlight=False)

@@ -1,0 +1,156 @@
+"""Query-aware compression into a token budget: which units, and which of their sentences.
+
+Greedy by marginal information gain (MMR / COMI style): at each step take the piece
+with the highest relevance to the query minus its redundancy with what is already
+chosen (cosine of the stored unit vectors), until nothing else fits the budget. Long
+units are cut to the sentences that carry query words before they compete; a unit that
+adds nothing new (near-duplicate of a chosen one) is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import Stemmer
+
+from compressors.text import STOPWORDS, split_sentences
+from memory_service.query_analysis import QueryAnalysis
+from memory_service.retrieval import Candidate
+from stores.sql.store import lexical_terms
+
+
+@dataclass
+class Piece:
+    """A chosen unit and the part of its text the context shows."""
+
+    candidate: Candidate
+    text: str
+    relevance: float
+    trimmed: bool = False
+
+
+@dataclass(frozen=True)
+class SelectionParams:
+    redundancy: float = 0.25  # weight of the max cosine to chosen pieces
+    duplicate: float = 0.93  # cosine at which a piece adds nothing and is skipped
+    trim_above_tokens: int = 16  # units longer than this keep only their query-bearing sentences
+    pool: int = 100  # candidates considered for selection, best fused first
+    time_boost: float = 0.2  # relative boost of units inside the query's time range
+    entity_boost: float = 0.1  # relative boost of units naming a mentioned entity
+    cost_exponent: float = 0.0  # gain is divided by (tokens / mean tokens) ** this: >0 favours short pieces
+
+
+DEFAULT_SELECTION = SelectionParams()
+
+
+def relevances(candidates: Sequence[Candidate], analysis: QueryAnalysis | None, params: SelectionParams) -> list[float]:
+    """Fused rank score scaled to (0, 1], boosted by the symbolic matches the analysis asked for."""
+    top = max((c.score for c in candidates), default=0.0) or 1.0
+    out = []
+    for c in candidates:
+        r = c.score / top
+        if analysis is not None and analysis.time_range is not None and c.in_time_range:
+            r *= 1.0 + params.time_boost
+        if c.entity_match:
+            r *= 1.0 + params.entity_boost
+        out.append(r)
+    return out
+
+
+_STEMMER = Stemmer.Stemmer("english")
+
+
+def stem_words(words: Sequence[str]) -> list[str]:
+    return list(_STEMMER.stemWords(list(words)))
+
+
+@lru_cache(maxsize=100_000)
+def stems(text: str) -> frozenset[str]:
+    return frozenset(_STEMMER.stemWords([w for w in lexical_terms(text, limit=500) if w not in STOPWORDS]))
+
+
+def trim_to_query(text: str, terms: set[str], line_tokens: Callable[[str], int], limit: int) -> tuple[str, bool]:
+    """Keep the sentences that share a stem with the query (all of them if none or all do), in order."""
+    if not terms or line_tokens(text) <= limit:
+        return text, False
+    parts: list[str] = []
+    for sentence in split_sentences(text):
+        if parts and sentence.startswith("("):  # an aside (an image caption) belongs to what it follows
+            parts[-1] = f"{parts[-1]} {sentence}"
+        else:
+            parts.append(sentence)
+    if len(parts) < 2:
+        return text, False
+    hits = [p for p in parts if terms & stems(p)]
+    if not hits or len(hits) == len(parts):
+        return text, False
+    return " ".join(hits), True
+
+
+def select(
+    candidates: Sequence[Candidate],
+    analysis: QueryAnalysis | None,
+    budget_tokens: int,
+    line_tokens: Callable[[str], int],
+    group_tokens: Callable[[Candidate], tuple[str, int]],
+    display: Callable[[Candidate], str],
+    params: SelectionParams = DEFAULT_SELECTION,
+) -> list[Piece]:
+    """Pieces to show, in choice order, whose summed line and group-header costs fit `budget_tokens`.
+
+    `line_tokens(text)` is the cost of one rendered line, `group_tokens(candidate)` the key
+    and cost of the header its line sits under (a date), paid once per group.
+    """
+    pool = list(candidates[: params.pool])
+    if not pool or budget_tokens <= 0:
+        return []
+    rel = relevances(pool, analysis, params)
+    terms = set(stem_words(analysis.terms)) if analysis is not None else set()
+    texts: list[str] = []
+    trimmed: list[bool] = []
+    costs: list[int] = []
+    for c in pool:
+        text, cut = trim_to_query(display(c), terms, line_tokens, params.trim_above_tokens)
+        texts.append(text)
+        trimmed.append(cut)
+        costs.append(line_tokens(text))
+    groups = [group_tokens(c) for c in pool]
+    dim = next((c.vector.shape[0] for c in pool if c.vector is not None), 0)
+    vectors = np.zeros((len(pool), dim), dtype=np.float32)
+    has_vector = np.zeros(len(pool), dtype=bool)
+    for i, c in enumerate(pool):
+        if c.vector is not None:
+            vectors[i] = c.vector
+            has_vector[i] = True
+    max_sim = np.zeros(len(pool), dtype=np.float32)
+    relevance = np.asarray(rel, dtype=np.float32)
+    open_ = np.ones(len(pool), dtype=bool)
+    opened_groups: set[str] = set()
+    used = 0
+    chosen: list[Piece] = []
+    line_costs = np.asarray(costs, dtype=np.float32)
+    header_costs = np.asarray([g[1] for g in groups], dtype=np.float32)
+    mean_cost = float(line_costs.mean()) or 1.0
+    while open_.any():
+        gain = relevance - params.redundancy * max_sim
+        if params.cost_exponent:
+            total = line_costs + header_costs * np.asarray([g[0] not in opened_groups for g in groups])
+            gain = np.where(gain > 0, gain / (total / mean_cost) ** params.cost_exponent, gain)
+        gain[~open_] = -np.inf
+        best = int(np.argmax(gain))
+        open_[best] = False
+        group, header_cost = groups[best]
+        cost = costs[best] + (0 if group in opened_groups else header_cost)
+        if used + cost > budget_tokens or max_sim[best] >= params.duplicate:
+            continue
+        used += cost
+        opened_groups.add(group)
+        chosen.append(Piece(pool[best], texts[best], rel[best], trimmed[best]))
+        if has_vector[best] and dim:
+            sims = vectors @ vectors[best]
+            sims[~has_vector] = 0.0
+            np.maximum(max_sim, sims, out=max_sim)
+    return chosen

@@ -1,0 +1,240 @@
+"""Query-aware context, stage by stage, on small hand-made scopes (real SQL, FAISS and embedder)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from api.app import create_app
+from memory_service.context import pack
+from memory_service.domain import EventIn, MemoryUnit, Scope
+from memory_service.query_analysis import analyze
+from memory_service.retrieval import Candidate
+from memory_service.selection import SelectionParams, select
+from memory_service.service import MemoryService
+from memory_service.settings import Settings
+from memory_service.tokens import count_tokens
+
+
+def event(eid: str, speaker: str, text: str, when: datetime, user: str = "u1", session: str = "s1") -> EventIn:
+    return EventIn(
+        event_id=eid, user_id=user, session_id=session, role="user", speaker=speaker, content=text, timestamp=when
+    )
+
+
+@pytest.fixture
+async def service(settings: Settings, embedder):
+    # No background consolidation: its summaries would make what is retrieved depend on timing.
+    service = await MemoryService.open(settings, embedder=embedder, run_jobs=False)
+    yield service
+    await service.close()
+
+
+async def test_temporal_question_gets_the_unit_from_the_right_month(service: MemoryService) -> None:
+    march, july = datetime(2023, 3, 14, 10, tzinfo=UTC), datetime(2023, 7, 20, 10, tzinfo=UTC)
+    await service.ingest(
+        [
+            event("a1", "Ann", "I went hiking in the mountains with my brother.", march, session="march"),
+            event("a2", "Ann", "I went hiking in the mountains with my cousin.", july, session="july"),
+            event("a3", "Ann", "My favourite food is lasagne.", july, session="july"),
+        ],
+        wait=True,
+    )
+    scope = Scope(user_id="u1")
+    for query, month, wanted in (
+        ("Who did Ann go hiking with in July 2023?", "2023-07", "a2"),
+        ("Who did Ann go hiking with in March 2023?", "2023-03", "a1"),
+    ):
+        answer = await service.context(scope, query, budget_tokens=64)
+        assert answer.analysis is not None and answer.analysis.temporal and answer.analysis.time_range is not None
+        top = max(answer.chosen, key=lambda c: c.score)
+        assert top.unit.source_event_ids == [wanted], query
+        assert top.in_time_range
+        assert f"{month}-" in answer.context  # dates are shown
+
+
+async def test_multi_hop_question_needs_the_expansion(service: MemoryService) -> None:
+    t0 = datetime(2023, 1, 2, 9, tzinfo=UTC)
+    filler = [
+        "Ben walks to work every morning.",
+        "The dog park near Ben's house closed for repairs.",
+        "Ben's sister has a grey cat.",
+        "Ben's dog sleeps on the sofa all afternoon.",
+        "Ben cooked pasta for his neighbours.",
+        "Ben thinks dogs are better than cats.",
+    ]
+    events = [event("b0", "Ben", "I adopted a dog and named him Pixel.", t0, session="adoption")]
+    events += [event(f"f{i}", "Ben", text, t0 + timedelta(days=i + 1), session=f"f{i}") for i, text in enumerate(filler)]
+    events.append(event("b9", "Ann", "Pixel won first prize at the county fair!", t0 + timedelta(days=30), session="fair"))
+    await service.ingest(events, wait=True)
+    scope = Scope(user_id="u1")
+    query = "What did the dog Ben adopted achieve?"
+    service.retriever.candidates = 2
+    plain = replace(analyze(query), candidates=2, expand=False)
+    expanded = replace(plain, expand=True)
+
+    def cites(result, event_id: str) -> bool:
+        return any(event_id in c.unit.source_event_ids for c in result.candidates)
+
+    without = await service.retriever.retrieve(scope, query, analysis=plain)
+    assert cites(without, "b0") and not cites(without, "b9")
+    with_expansion = await service.retriever.retrieve(scope, query, analysis=expanded)
+    assert cites(with_expansion, "b9"), [(c.unit.text, c.score, c.dense) for c in with_expansion.candidates]
+    assert "expand_ms" in with_expansion.timings_ms
+
+
+def candidate(unit_id: int, text: str, vector: np.ndarray, score: float) -> Candidate:
+    when = datetime(2023, 5, 1, tzinfo=UTC) + timedelta(hours=unit_id)
+    unit = MemoryUnit(
+        id=unit_id, tenant="local", user_id="u", text=text, source_event_ids=[f"e{unit_id}"], valid_from=when,
+        event_time=when, compressor="test", compressor_version="1", hash=str(unit_id), created_at=when, updated_at=when,
+    )
+    return Candidate(unit=unit, score=score, dense=score, vector=vector)
+
+
+def test_a_redundant_unit_is_skipped(embedder) -> None:
+    texts = [
+        "Maria bought a red bicycle at the Sunday market.",
+        "Maria bought a red bicycle at the Sunday market!",
+        "At the Sunday market Maria got herself a red bicycle.",
+        "Maria's brother repairs old cars in his garage.",
+    ]
+    vectors = embedder.embed(texts)
+    pool = [candidate(i + 1, t, v, s) for i, (t, v, s) in enumerate(zip(texts, vectors, [1.0, 0.95, 0.8, 0.6], strict=True))]
+    analysis = analyze("What did Maria buy at the market?")
+
+    def line(text: str) -> int:
+        return count_tokens(f"- {text}") + 1
+
+    def group(c: Candidate) -> tuple[str, int]:
+        return "2023-05-01", 0
+
+    roomy = select(pool, analysis, 1000, line, group, lambda c: c.unit.text)
+    chosen = [p.candidate.unit.id for p in roomy]
+    assert 1 in chosen and 2 not in chosen  # the exact restatement adds nothing
+    assert 4 in chosen
+
+    two = line(texts[0]) + max(line(t) for t in texts[1:])
+    mmr = SelectionParams(redundancy=1.0)
+    tight = select(pool, analysis, two, line, group, lambda c: c.unit.text, mmr)
+    assert [p.candidate.unit.id for p in tight] == [1, 4]  # relevance minus redundancy beats the paraphrase
+
+    no_mmr = select(pool, analysis, two, line, group, lambda c: c.unit.text, SelectionParams(redundancy=0.0, duplicate=2.0))
+    assert [p.candidate.unit.id for p in no_mmr] == [1, 2]
+
+
+def test_long_units_keep_their_query_sentences() -> None:
+    vector = np.ones(4, dtype=np.float32) / 2
+    text = (
+        "Tom said: I spent the whole weekend fixing the fence in the back garden. "
+        "The weather was awful and my neighbour kept talking about football. "
+        "Anyway, I finally ordered the blue kayak I wanted."
+    )
+    packed = pack([candidate(1, text, vector, 1.0)], 200, analysis=analyze("Which kayak did Tom order?"))
+    assert packed.pieces[0].trimmed
+    assert "kayak" in packed.context and "football" not in packed.context
+    assert "Tom: " in packed.context and "Tom said:" not in packed.context
+
+
+async def test_an_irrelevant_query_returns_empty(service: MemoryService) -> None:
+    t0 = datetime(2023, 5, 8, 13, tzinfo=UTC)
+    await service.ingest(
+        [
+            event("c1", "Caroline", "I went to a support group yesterday and it was so powerful.", t0),
+            event("c2", "Melanie", "I painted a sunrise over the lake last year.", t0),
+        ],
+        wait=True,
+    )
+    for fmt in ("text", "json", "messages"):
+        answer = await service.context(Scope(user_id="u1"), "What is the boiling point of tungsten in kelvin?", 256, fmt)
+        assert answer.empty and answer.context == "" and answer.tokens == 0 and answer.chosen == []
+        assert answer.best_relevance < service.settings.empty_threshold
+    relevant = await service.context(Scope(user_id="u1"), "What did Melanie paint?", 256)
+    assert not relevant.empty and relevant.best_relevance >= service.settings.empty_threshold
+
+
+async def test_formats_and_stats(service: MemoryService) -> None:
+    t0 = datetime(2023, 5, 8, 13, tzinfo=UTC)
+    await service.ingest(
+        [
+            event("d1", "Caroline", "I went to a support group yesterday and it was so powerful.", t0),
+            event("d2", "Melanie", "I painted a sunrise over the lake last year.", t0 + timedelta(minutes=1)),
+            event("d3", "Melanie", "We went camping by the lake in June.", t0 + timedelta(days=40)),
+        ],
+        wait=True,
+    )
+    scope, query = Scope(user_id="u1"), "What did Melanie do at the lake?"
+    text = await service.context(scope, query, 256)
+    lines = text.context.splitlines()
+    assert lines[0] == "Memories (oldest first):"
+    dates = [line for line in lines if not line.startswith("- ")][1:]
+    assert dates == sorted(dates) and len(dates) == len(set(dates))  # one header per date, oldest first
+    assert text.tokens == count_tokens(text.context) <= 256
+    assert text.history_tokens > 0 and text.compression_ratio == text.history_tokens / text.tokens
+    assert {"analysis_ms", "search_ms", "fuse_ms", "pack_ms"} <= set(text.timings_ms)
+
+    as_json = await service.context(scope, query, 256, "json")
+    entries = json.loads(as_json.context)
+    assert [e["date"] for e in entries] == sorted(e["date"] for e in entries)
+    assert all(set(e) == {"date", "text"} for e in entries)
+
+    messages = await service.context(scope, query, 256, "messages")
+    assert messages.messages is not None and len(messages.messages) == 1
+    assert messages.messages[0]["role"] == "system" and messages.messages[0]["content"] == messages.context
+    assert messages.tokens == count_tokens(messages.context) <= 256
+
+
+async def test_symbolic_lookups_are_scope_filtered(service: MemoryService) -> None:
+    t0 = datetime(2023, 5, 8, 13, tzinfo=UTC)
+    await service.ingest(
+        [
+            event("e1", "Gina", "I opened my dance studio in May.", t0, user="u1"),
+            event("e2", "Jon", "I lost my job at the bank.", t0 + timedelta(days=60), user="u1"),
+            event("e3", "Gina", "I opened my dance studio in May.", t0, user="u2"),
+        ],
+        wait=True,
+    )
+    store, mine = service.store, Scope(user_id="u1")
+    units = {u.source_event_ids[0]: u.id for u in await service.list_memories(mine)}
+    assert await store.unit_ids_mentioning(mine, ["gina"]) == [units["e1"]]
+    assert await store.unit_ids_mentioning(mine, ["Jon", "nobody"]) == [units["e2"]]
+    in_may = await store.unit_ids_in_time_range(mine, datetime(2023, 5, 1, tzinfo=UTC), datetime(2023, 6, 1, tzinfo=UTC))
+    assert in_may == [units["e1"]]
+    assert await store.unit_ids_in_time_range(mine, datetime(2023, 6, 1, tzinfo=UTC), None) == [units["e2"]]
+    assert [i for i, _ in await store.unit_timeline(mine)] == [units["e1"], units["e2"]]
+    assert len(await store.scope_event_contents(mine)) == 2
+
+
+async def test_rest_context_formats_and_bad_format(tmp_path: Path, embedder) -> None:
+    settings = Settings(data_dir=tmp_path / "api")
+    service = await MemoryService.open(settings, embedder=embedder, run_jobs=False)
+    app = create_app(settings, service=service)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            events = [
+                {"user_id": "ann", "role": "user", "speaker": "Ann", "content": "I adopted a cat today, her name is Miso!",
+                 "timestamp": "2024-03-13T10:00:00Z"},
+            ]
+            assert (await client.post("/v1/events", json={"events": events, "wait": True})).status_code == 202
+            body = {"query": "What is my cat called?", "user_id": "ann", "budget_tokens": 128, "format": "messages"}
+            answer = (await client.post("/v1/context", json=body)).json()
+            assert not answer["empty"] and "Miso" in answer["context"]
+            assert answer["messages"] == [{"role": "system", "content": answer["context"]}]
+            stats = answer["stats"]
+            assert stats["units_chosen"] == len(answer["units"]) == 1 and stats["tokens"] == answer["tokens"]
+            assert stats["history_tokens"] > 0 and stats["best_relevance"] >= settings.empty_threshold
+            assert answer["units"][0]["shown"] and "pack_ms" in stats["timings_ms"]
+
+            plain = (await client.post("/v1/context", json={**body, "format": "text"})).json()
+            assert plain["messages"] is None and plain["context"].startswith("Memories (oldest first):\n2024-03-13:")
+
+            bad = await client.post("/v1/context", json={**body, "format": "yaml"})
+            assert bad.status_code == 422 and "format" in bad.text
+    finally:
+        await service.close()
