@@ -27,8 +27,9 @@ test: install
 bench: install
 	$(VENV)/bin/memory-service eval locomo $(LOCOMO) --out benchmarks/results/locomo_eval.json --plot benchmarks/results/locomo_eval.png --worst 5
 	$(PY) -m benchmarks.ingest_query --locomo $(LOCOMO) --out benchmarks/results/ingest_query.json
-	$(PY) benchmarks/faiss_partitioning.py --out benchmarks/results/faiss_partitioning.json
+	$(PY) -m benchmarks.faiss_partitioning --out benchmarks/results/faiss_partitioning.json
 	$(PY) -m benchmarks.consolidation --locomo $(LOCOMO) --out benchmarks/results/consolidation.json
+	$(PY) -m benchmarks.ingest_latency --out benchmarks/results/ingest_latency.json
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -43,12 +43,17 @@ def log_softmax_rows(logits: np.ndarray) -> np.ndarray:
     return logits - (peak + np.log(np.exp(logits - peak).sum(axis=-1, keepdims=True)))
 
 
+def token_logprobs(logits: np.ndarray, targets: Sequence[int]) -> np.ndarray:
+    """log-softmax(logits[k])[targets[k]] for each k: row k predicts token k."""
+    if not len(targets):
+        return np.zeros(0)
+    rows = log_softmax_rows(logits)
+    return rows[np.arange(len(targets)), np.asarray(targets)]
+
+
 def token_logprob_sum(logits: np.ndarray, targets: Sequence[int]) -> float:
     """Sum of log-softmax(logits[k])[targets[k]]: row k predicts token k."""
-    if not len(targets):
-        return 0.0
-    rows = log_softmax_rows(logits)
-    return float(rows[np.arange(len(targets)), np.asarray(targets)].sum())
+    return float(token_logprobs(logits, targets).sum())
 
 
 class LlamaCppScorer:
@@ -69,6 +74,10 @@ class LlamaCppScorer:
         return list(self.llm.tokenize(text.encode(), add_bos=False, special=False)) if text else []
 
     def continuation_logprobs(self, prompt: list[int], continuations: Sequence[list[int]]) -> list[float]:
+        return [float(lp.sum()) for lp in self.continuation_token_logprobs(prompt, continuations)]
+
+    def continuation_token_logprobs(self, prompt: list[int], continuations: Sequence[list[int]]) -> list[np.ndarray]:
+        """log p(token | prompt, earlier tokens) for every token of each continuation."""
         longest = max((len(c) for c in continuations), default=0)
         prompt = fit_prompt(prompt, self.context_tokens - longest)
         self.llm.reset()
@@ -76,13 +85,16 @@ class LlamaCppScorer:
         out = []
         for tokens in continuations:
             if not tokens:
-                out.append(0.0)
+                out.append(np.zeros(0))
                 continue
             self.llm.n_tokens = len(prompt)  # drop the previous continuation (eval clears its KV cells)
             self.llm.eval(tokens)
             logits = self.llm.scores[len(prompt) - 1 : len(prompt) + len(tokens) - 1]
-            out.append(token_logprob_sum(logits, tokens))
+            out.append(token_logprobs(logits, tokens))
         return out
+
+    def token_piece(self, token: int) -> bytes:
+        return bytes(self.llm.detokenize([token]))
 
 
 class TransformersScorer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -84,8 +84,11 @@ def pack(
     tokenizer: str = "cl100k_base",
     analysis: QueryAnalysis | None = None,
     params: SelectionParams = DEFAULT_SELECTION,
+    display: Callable[[Candidate], str] | None = None,
 ) -> PackedContext:
     """Select pieces by marginal gain into the budget, then render them in time order.
+
+    `display` gives a candidate's text (default `display_text`; token pruning passes its own).
 
     Line costs are summed (a line's tokens do not depend on its neighbours once
     separated by newlines), and the final text is measured exactly; the rare overshoot
@@ -110,7 +113,8 @@ def pack(
             return day, count_tokens(f"{day}:", tokenizer) + 1
 
     pieces = select(
-        candidates, analysis, budget_tokens - fixed, line_tokens, group_tokens, lambda c: display_text(c.unit), params
+        candidates, analysis, budget_tokens - fixed, line_tokens, group_tokens,
+        display or (lambda c: display_text(c.unit)), params,
     )
     while True:
         text = render(pieces, fmt)

@@ -58,7 +58,7 @@ _MULTI_HOP_CUES = re.compile(
 )
 _LIST_CUE = re.compile(r"\b(?:what|which)\s+(?:\w+\s+)?\w{3,}(?:ies|[^suia'\u2019]s)\b", re.IGNORECASE)
 _CAPITALISED = re.compile(r"\b[A-Z][\w'\u2019-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w'\u2019-]*)*")
-_QUESTION_WORDS = frozenset(
+QUESTION_WORDS = frozenset(
     "what when where who whom whose which why how did do does is are was were has have had can could would "
     "should will shall may might must i i'm i've i'd we you they he she it the a an in on at of for to and or "
     "if whether tell describe list name give".split()
@@ -159,7 +159,7 @@ def entity_mentions(query: str) -> list[str]:
     found: list[str] = []
     for m in _CAPITALISED.finditer(query):
         words = m.group(0).split()
-        while words and words[0].lower().strip("'\u2019") in _QUESTION_WORDS:
+        while words and words[0].lower().strip("'\u2019") in QUESTION_WORDS:
             words = words[1:]
         if not words:
             continue

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from compressors.base import Compressor, create_compressor
+from compressors.mi import LlamaCppScorer
 from memory_service import metrics
 from memory_service.consolidation import ConsolidationReport, Consolidator
-from memory_service.context import ContextFormat, PackedContext, pack
+from memory_service.context import ContextFormat, PackedContext, display_text, pack
 from memory_service.domain import DEFAULT_TENANT, Event, EventIn, MemoryUnit, Scope
 from memory_service.embedding import Embedder, SentenceTransformerEmbedder
 from memory_service.importance import AccessRecorder, DecayPolicy
@@ -24,10 +25,12 @@ from memory_service.index_sync import IndexSync
 from memory_service.ingestion import CompressionPipeline, CompressionStats, check_limits, to_events
 from memory_service.jobs import InProcessJobs
 from memory_service.lm_judge import judge_factory
+from memory_service.lm_query_analysis import LMQueryAnalyzer, query_analyzer
 from memory_service.query_analysis import QueryAnalysis
 from memory_service.retrieval import Candidate, HybridRetriever
 from memory_service.selection import Piece, stem_words, stems
 from memory_service.settings import Settings
+from memory_service.token_pruning import TokenPruner
 from memory_service.tokens import count_tokens
 from stores.job_queue import JobKind, JobQueue, QueueStats, RedisJobQueue
 from stores.lru import LRU
@@ -80,6 +83,21 @@ def best_relevance(candidates: Sequence[Candidate]) -> float:
     return max((c.dense for c in candidates if c.dense is not None), default=-1.0)
 
 
+def token_pruner(settings: Settings) -> TokenPruner:
+    """The pruner for the settings; its GGUF loads on first use (see `token_pruning`)."""
+    model = settings.prune_model or (settings.llm_model if settings.compressor == "llama_cpp" else None)
+
+    def load() -> LlamaCppScorer:
+        return LlamaCppScorer(model, context_tokens=2048, threads=settings.llm_threads)
+
+    return TokenPruner(
+        load,
+        keep_ratio=settings.prune_keep_ratio,
+        condition_on_query=settings.prune_condition_on_query,
+        tokenizer=settings.tokenizer,
+    )
+
+
 def owner_of(scope: Scope) -> Scope:
     """Consolidation works per owner: a user/agent pair across all its sessions."""
     return Scope(tenant=scope.tenant, user_id=scope.user_id, agent_id=scope.agent_id)
@@ -122,6 +140,10 @@ class MemoryService:
             min_cluster=settings.abstraction_min_cluster,
             judge_factory=judge_factory(settings.supersession_judge, compressor),
         )
+        self.query_analyzer: LMQueryAnalyzer | None = query_analyzer(
+            settings.query_analysis, compressor, settings.query_analysis_timeout_s
+        )
+        self.pruner: TokenPruner | None = token_pruner(settings) if settings.prune_tokens else None
         self.access = AccessRecorder(store)
         self.in_process = InProcessJobs(self.compress_scopes, self.consolidate)
         self.jobs: JobQueue = (
@@ -313,18 +335,37 @@ class MemoryService:
     ) -> ContextResult:
         """Query-aware context. Only currently valid units, or with `as_of` those valid then."""
         budget = budget_tokens if budget_tokens is not None else self.settings.default_budget_tokens
-        result = await self.retriever.retrieve(scope, query, as_of)
-        started = time.perf_counter()
+        analysis = None
+        analysis_ms = 0.0
+        if self.query_analyzer is not None:
+            started = time.perf_counter()
+            analysis = await asyncio.to_thread(self.query_analyzer.analyze, query, as_of, self.settings.candidates)
+            analysis_ms = (time.perf_counter() - started) * 1000
+        result = await self.retriever.retrieve(scope, query, as_of, analysis)
         # Selective augmentation: when no candidate is close enough in meaning, say so
         # instead of filling the budget with the least bad units.
         top = best_relevance(result.candidates)
         relevant = top >= self.settings.empty_threshold or covers_query(result.candidates, result.analysis)
+        extra_timings: dict[str, float] = {"analysis_ms": result.timings_ms.get("analysis_ms", 0.0) + analysis_ms}
+        display = None
+        if self.pruner is not None and relevant and result.candidates:
+            started = time.perf_counter()
+            best = result.candidates[: self.settings.prune_top]
+            pruned = await asyncio.to_thread(
+                self.pruner.prune_many, [(c.unit.id, c.unit.hash, display_text(c.unit)) for c in best], query
+            )
+
+            def display(candidate: Candidate) -> str:
+                return pruned.get(candidate.unit.id) or display_text(candidate.unit)
+
+            extra_timings["prune_ms"] = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
         packed: PackedContext = pack(
-            result.candidates if relevant else [], budget, fmt, self.settings.tokenizer, result.analysis
+            result.candidates if relevant else [], budget, fmt, self.settings.tokenizer, result.analysis, display=display
         )
         if as_of is None:  # looking back in time is not use of today's memory
             self.access.record(scope.tenant, [c.unit for c in packed.chosen])
-        timings = dict(result.timings_ms, pack_ms=(time.perf_counter() - started) * 1000)
+        timings = dict(result.timings_ms, **extra_timings, pack_ms=(time.perf_counter() - started) * 1000)
         history = await self._history_tokens(scope)
         metrics.record_context(packed.tokens, not packed.chosen, history)
         return ContextResult(

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     decay_half_life_days: float = Field(default=30.0, gt=0, description="Unused this long, a unit's recency factor halves (ranking only; nothing is deleted).")
     importance_weight: float = Field(default=0.2, ge=0, le=1, description="How far decayed importance moves a retrieval score (+/- half of it).")
     supersession_judge: Literal["auto", "heuristic", "lm"] = Field(default="auto", description="auto: the LM when the compressor is one, else the heuristic.")
+    query_analysis: Literal["auto", "rules", "lm"] = Field(default="auto", description="rules; lm: the LM compressor adds grounded terms/entities/multi-hop to the rules' analysis; auto = rules (an LM call costs seconds).")
+    query_analysis_timeout_s: float = Field(default=10.0, gt=0, description="Longest one LM query analysis may take before the rules' analysis is used alone.")
+    prune_tokens: bool = Field(default=False, description="Drop low-surprisal words inside the best candidates (local GGUF LM, LLMLingua style) so more units fit the budget.")
+    prune_keep_ratio: float = Field(default=0.7, gt=0, le=1, description="Share of a unit's words pruning keeps (numbers, names, dates, negations and query words are always kept).")
+    prune_top: int = Field(default=40, ge=1, description="How many of the best candidates are pruned per query (each new unit costs an LM pass once).")
+    prune_condition_on_query: bool = Field(default=False, description="Score surprisal with the query as prefix (LongLLMLingua); costs an LM pass per unit per new query.")
+    prune_model: str | None = Field(default=None, description="GGUF for pruning; unset = llm_model with the llama_cpp compressor, else the packaged SmolLM2.")
     abstraction_min_cluster: int = Field(default=4, ge=2, description="Units about one subject in one month that get a summary unit.")
 
     def compressor_options(self) -> dict[str, object]:
