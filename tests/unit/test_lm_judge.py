@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
-from compressors.lm import Generation, LMCompressor
 from memory_service.domain import MemoryUnit
 from memory_service.lm_judge import LMSupersessionJudge, grounded_update, judge_factory
+from tests.scripted_lm import ScriptedLM
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -24,22 +23,6 @@ def unit(text: str, persons: list[str], day: int, uid: int = 1) -> MemoryUnit:
     return MemoryUnit(id=uid, tenant="t", user_id="u", text=text, persons=persons, source_event_ids=[f"e{uid}"],
                       valid_from=at, event_time=at, compressor="extractive", compressor_version="1", hash=str(uid),
                       created_at=at, updated_at=at)
-
-
-class ScriptedLM(LMCompressor):
-    name = "scripted"
-
-    def __init__(self, answers: list[str]) -> None:
-        super().__init__("scripted")
-        self.answers = answers
-        self.prompts: list[str] = []
-
-    def _generate(self, messages: list[dict[str, str]], schema: dict[str, Any], deadline: float) -> Generation:
-        self.prompts.append(messages[-1]["content"])
-        answer = self.answers.pop(0)
-        if answer == "raise":
-            raise RuntimeError("model crashed")
-        return Generation(answer)
 
 
 OLD = unit("Caroline works at the city library.", ["Caroline"], 0, 1)

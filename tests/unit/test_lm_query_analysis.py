@@ -13,27 +13,11 @@ from typing import Any
 import pytest
 
 from compressors.extractive import ExtractiveCompressor
-from compressors.lm import Generation, LMCompressor
 from memory_service.lm_query_analysis import LMAnswer, LMQueryAnalyzer, merge, parse_answer, query_analyzer
 from memory_service.query_analysis import analyze
+from tests.scripted_lm import ScriptedLM
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
-
-
-class ScriptedLM(LMCompressor):
-    name = "scripted"
-
-    def __init__(self, answers: list[str]) -> None:
-        super().__init__("scripted")
-        self.answers = answers
-        self.prompts: list[str] = []
-
-    def _generate(self, messages: list[dict[str, str]], schema: dict[str, Any], deadline: float) -> Generation:
-        self.prompts.append(messages[-1]["content"])
-        answer = self.answers.pop(0)
-        if answer == "raise":
-            raise RuntimeError("model crashed")
-        return Generation(answer)
 
 
 def answer(entities=(), keywords=(), time_expression="", several=False) -> str:
