@@ -31,7 +31,7 @@ from memory_service.retrieval import Candidate, HybridRetriever
 from memory_service.selection import Piece, stem_words, stems
 from memory_service.settings import Settings
 from memory_service.token_pruning import TokenPruner
-from memory_service.tokens import count_tokens
+from memory_service.tokens import count_tokens_once
 from stores.job_queue import JobKind, JobQueue, QueueStats, RedisJobQueue
 from stores.lru import LRU
 from stores.sql.erasure import ErasedScope, erase_scope
@@ -387,7 +387,7 @@ class MemoryService:
         tokens = self._history_token_cache.get(scope)
         if tokens is None:
             contents = await self.store.scope_event_contents(scope)
-            tokens = count_tokens("\n".join(contents), self.settings.tokenizer) if contents else 0
+            tokens = await asyncio.to_thread(count_tokens_once, "\n".join(contents), self.settings.tokenizer)
             self._history_token_cache.put(scope, tokens)
         return tokens
 

@@ -19,11 +19,14 @@ def encoding(name: str = "cl100k_base") -> tiktoken.Encoding:
         return tiktoken.get_encoding(name)
 
 
-@lru_cache(maxsize=65_536)
-def count_tokens(text: str, tokenizer: str = "cl100k_base") -> int:
+def count_tokens_once(text: str, tokenizer: str = "cl100k_base") -> int:
+    """Uncached: for large one-off texts (a whole history) that must not stay in the cache."""
     if not text:
         return 0
     return len(encoding(tokenizer).encode(text, disallowed_special=()))
+
+
+count_tokens = lru_cache(maxsize=65_536)(count_tokens_once)
 
 
 def truncate_to_tokens(text: str, max_tokens: int, tokenizer: str = "cl100k_base") -> str:

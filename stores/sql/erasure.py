@@ -13,23 +13,14 @@ erased scope finds none (the service also removes such jobs from a Redis queue).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import delete, select, update
 
 from memory_service.domain import Scope, utc_now
-from stores.sql.store import SqlStore
-from stores.sql.tables import CompressionCacheRow, EventRow, MemoryUnitRow, UnitChangeRow
-
-T = TypeVar("T")
-_CHUNK = 5000
-
-
-def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
+from stores.sql.store import SqlStore, chunks, delete_units_logged, in_scope, owned_by
+from stores.sql.tables import CompressionCacheRow, EventRow, MemoryUnitRow
 
 
 @dataclass(frozen=True)
@@ -45,22 +36,12 @@ class ErasedScope:
     jobs_cancelled: int = field(default=0)
 
 
-def _in_scope(stmt: Select[Any], model: type[EventRow | MemoryUnitRow], scope: Scope) -> Select[Any]:
-    """Query-scope semantics: fields given must match, fields not given match anything."""
-    stmt = stmt.where(model.tenant == scope.tenant)
-    for name in ("user_id", "agent_id", "session_id"):
-        value = getattr(scope, name)
-        if value is not None:
-            stmt = stmt.where(getattr(model, name) == value)
-    return stmt
-
-
 async def erase_scope(store: SqlStore, scope: Scope) -> ErasedScope:
     tenant = scope.tenant
     async with store.session() as session, session.begin():
         event_rows = (
             await session.execute(
-                _in_scope(
+                in_scope(
                     select(EventRow.id, EventRow.event_id, EventRow.user_id, EventRow.agent_id, EventRow.session_id),
                     EventRow,
                     scope,
@@ -71,7 +52,7 @@ async def erase_scope(store: SqlStore, scope: Scope) -> ErasedScope:
         unit_rows = list(
             (
                 await session.execute(
-                    _in_scope(
+                    in_scope(
                         select(
                             MemoryUnitRow.id, MemoryUnitRow.user_id, MemoryUnitRow.agent_id, MemoryUnitRow.session_id,
                             MemoryUnitRow.text, MemoryUnitRow.source_event_ids,
@@ -91,13 +72,12 @@ async def erase_scope(store: SqlStore, scope: Scope) -> ErasedScope:
             owners = {(user, agent) for user, agent, _ in exact}
             for user, agent in owners:
                 rows = await session.execute(
-                    select(
-                        MemoryUnitRow.id, MemoryUnitRow.user_id, MemoryUnitRow.agent_id, MemoryUnitRow.session_id,
-                        MemoryUnitRow.text, MemoryUnitRow.source_event_ids,
-                    ).where(
-                        MemoryUnitRow.tenant == tenant,
-                        MemoryUnitRow.user_id.is_(None) if user is None else MemoryUnitRow.user_id == user,
-                        MemoryUnitRow.agent_id.is_(None) if agent is None else MemoryUnitRow.agent_id == agent,
+                    owned_by(
+                        select(
+                            MemoryUnitRow.id, MemoryUnitRow.user_id, MemoryUnitRow.agent_id, MemoryUnitRow.session_id,
+                            MemoryUnitRow.text, MemoryUnitRow.source_event_ids,
+                        ),
+                        Scope(tenant=tenant, user_id=user, agent_id=agent),
                     )
                 )
                 for row in rows.all():
@@ -109,20 +89,14 @@ async def erase_scope(store: SqlStore, scope: Scope) -> ErasedScope:
         )
         now = utc_now()
         ordered_units = sorted(unit_ids)
-        for chunk in _chunks(ordered_units):
-            await session.execute(delete(MemoryUnitRow).where(MemoryUnitRow.id.in_(chunk)))
-        if ordered_units:
-            await session.execute(
-                UnitChangeRow.__table__.insert(),
-                [{"tenant": tenant, "unit_id": i, "op": "delete", "at": now} for i in ordered_units],
-            )
-        for chunk in _chunks(recompress):
+        await delete_units_logged(session, tenant, ordered_units, now)
+        for chunk in chunks(recompress):
             await session.execute(
                 update(EventRow)
                 .where(EventRow.tenant == tenant, EventRow.event_id.in_(chunk))
                 .values(compressed_at=None)
             )
-        for chunk in _chunks([r.id for r in event_rows]):
+        for chunk in chunks([r.id for r in event_rows]):
             await session.execute(delete(EventRow).where(EventRow.id.in_(chunk)))
         cache_entries = await _erase_cache_entries(session, tenant, {r.text for r in unit_rows})
     return ErasedScope(
@@ -149,7 +123,7 @@ async def _erase_cache_entries(session: Any, tenant: str, texts: set[str]) -> in
         select(CompressionCacheRow.key, CompressionCacheRow.drafts).where(CompressionCacheRow.tenant == tenant)
     )
     keys = [key for key, drafts in rows.all() if any(_draft_text(d) in texts for d in drafts or [])]
-    for chunk in _chunks(keys):
+    for chunk in chunks(keys):
         await session.execute(
             delete(CompressionCacheRow).where(CompressionCacheRow.tenant == tenant, CompressionCacheRow.key.in_(chunk))
         )

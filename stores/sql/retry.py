@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 
-from memory_service.domain import utc_now
-from stores.sql.store import SqlStore
-from stores.sql.tables import EventRow, MemoryUnitRow, UnitChangeRow
+from memory_service.domain import Scope, utc_now
+from stores.sql.store import SqlStore, delete_units_logged, owned_by
+from stores.sql.tables import EventRow, MemoryUnitRow
 
 EXTRACTIVE = "extractive"
 
@@ -55,11 +55,9 @@ async def requeue_marked(store: SqlStore, compressor: str, limit: int = 10_000) 
         for (tenant, user_id, agent_id), marked in owners.items():
             units = (
                 await session.execute(
-                    select(MemoryUnitRow.id, MemoryUnitRow.source_event_ids, MemoryUnitRow.compressor, MemoryUnitRow.level)
-                    .where(
-                        MemoryUnitRow.tenant == tenant,
-                        MemoryUnitRow.user_id.is_(None) if user_id is None else MemoryUnitRow.user_id == user_id,
-                        MemoryUnitRow.agent_id.is_(None) if agent_id is None else MemoryUnitRow.agent_id == agent_id,
+                    owned_by(
+                        select(MemoryUnitRow.id, MemoryUnitRow.source_event_ids, MemoryUnitRow.compressor, MemoryUnitRow.level),
+                        Scope(tenant=tenant, user_id=user_id, agent_id=agent_id),
                     )
                 )
             ).all()
@@ -78,12 +76,7 @@ async def requeue_marked(store: SqlStore, compressor: str, limit: int = 10_000) 
             kept_sources = set().union(*(s for _, s in stand_ins if not s <= ready)) if stand_ins else set()
             ready -= kept_sources
             doomed = [unit_id for unit_id, sources in stand_ins if sources <= ready]
-            if doomed:
-                await session.execute(delete(MemoryUnitRow).where(MemoryUnitRow.id.in_(doomed)))
-                await session.execute(
-                    UnitChangeRow.__table__.insert(),
-                    [{"tenant": tenant, "unit_id": i, "op": "delete", "at": now} for i in doomed],
-                )
+            await delete_units_logged(session, tenant, doomed, now)
             if ready:
                 await session.execute(
                     update(EventRow)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -24,6 +24,8 @@ from memory_service.domain import (
 )
 from stores.sql.engine import create_engine, migrate
 from stores.sql.tables import EventRow, MemoryUnitRow, UnitChangeRow
+
+T = TypeVar("T")
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -146,13 +148,45 @@ def search_text_of(draft: MemoryUnitDraft) -> str:
     return " ".join([draft.text, *draft.keywords, *draft.persons, *draft.entities, draft.topic or "", draft.location or ""])
 
 
-def _scoped(stmt: Select[Any], model: type[EventRow | MemoryUnitRow], scope: Scope) -> Select[Any]:
+def in_scope(stmt: Select[Any], model: type[EventRow | MemoryUnitRow], scope: Scope) -> Select[Any]:
+    """Query-scope semantics: fields given must match, fields not given match anything."""
     stmt = stmt.where(model.tenant == scope.tenant)
     for field in ("user_id", "agent_id", "session_id"):
         value = getattr(scope, field)
         if value is not None:
             stmt = stmt.where(getattr(model, field) == value)
     return stmt
+
+
+def owner_of_event(event: Event) -> Scope:
+    return Scope(tenant=event.tenant, user_id=event.user_id, agent_id=event.agent_id)
+
+
+def owned_by(stmt: Select[Any], owner: Scope) -> Select[Any]:
+    """Units of exactly this user/agent pair, in any session."""
+    stmt = stmt.where(MemoryUnitRow.tenant == owner.tenant)
+    for field in ("user_id", "agent_id"):
+        value = getattr(owner, field)
+        column = getattr(MemoryUnitRow, field)
+        stmt = stmt.where(column.is_(None) if value is None else column == value)
+    return stmt
+
+
+def chunks(items: Sequence[T], size: int = 5000) -> Iterator[Sequence[T]]:
+    """Slices small enough for one IN (...) list (SQLite caps bound parameters)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def delete_units_logged(session: AsyncSession, tenant: str, unit_ids: Sequence[int], at: datetime) -> None:
+    """Delete units and log each deletion in the same transaction (FAISS and caches follow the log)."""
+    for chunk in chunks(unit_ids):
+        await session.execute(delete(MemoryUnitRow).where(MemoryUnitRow.id.in_(chunk)))
+    if unit_ids:
+        await session.execute(
+            UnitChangeRow.__table__.insert(),
+            [{"tenant": tenant, "unit_id": i, "op": "delete", "at": at} for i in unit_ids],
+        )
 
 
 def _valid_at(stmt: Select[Any], as_of: datetime | None) -> Select[Any]:
@@ -264,7 +298,7 @@ class SqlStore:
     async def list_events(
         self, scope: Scope, limit: int = 100, offset: int = 0, *, id_prefix: str | None = None
     ) -> list[Event]:
-        stmt = _scoped(select(EventRow), EventRow, scope)
+        stmt = in_scope(select(EventRow), EventRow, scope)
         if id_prefix:
             stmt = _id_prefixed(stmt, id_prefix)
         stmt = stmt.order_by(EventRow.timestamp, EventRow.id)
@@ -295,11 +329,7 @@ class SqlStore:
             event = event_from_row(row)
             # Units of the same owner, any session: consolidation may cite events across sessions.
             cited = await session.execute(
-                select(MemoryUnitRow.id, MemoryUnitRow.source_event_ids).where(
-                    MemoryUnitRow.tenant == tenant,
-                    MemoryUnitRow.user_id.is_(None) if event.user_id is None else MemoryUnitRow.user_id == event.user_id,
-                    MemoryUnitRow.agent_id.is_(None) if event.agent_id is None else MemoryUnitRow.agent_id == event.agent_id,
-                )
+                owned_by(select(MemoryUnitRow.id, MemoryUnitRow.source_event_ids), owner_of_event(event))
             )
             unit_ids: list[int] = []
             others: set[str] = set()
@@ -307,13 +337,7 @@ class SqlStore:
                 if event_id in (sources or []):
                     unit_ids.append(unit_id)
                     others.update(s for s in sources if s != event_id)
-            now = utc_now()
-            if unit_ids:
-                await session.execute(delete(MemoryUnitRow).where(MemoryUnitRow.id.in_(unit_ids)))
-                await session.execute(
-                    UnitChangeRow.__table__.insert(),
-                    [{"tenant": tenant, "unit_id": i, "op": "delete", "at": now} for i in unit_ids],
-                )
+            await delete_units_logged(session, tenant, unit_ids, utc_now())
             if others:
                 await session.execute(
                     update(EventRow)
@@ -396,7 +420,7 @@ class SqlStore:
     async def count_events(self, scope: Scope | None = None) -> int:
         stmt = select(func.count()).select_from(EventRow)
         if scope is not None:
-            stmt = _scoped(stmt, EventRow, scope)
+            stmt = in_scope(stmt, EventRow, scope)
         async with self.session() as session:
             return int(await session.scalar(stmt) or 0)
 
@@ -511,7 +535,7 @@ class SqlStore:
     async def list_units(
         self, scope: Scope, limit: int = 100, offset: int = 0, include_invalid: bool = False
     ) -> list[MemoryUnit]:
-        stmt = _scoped(select(MemoryUnitRow), MemoryUnitRow, scope)
+        stmt = in_scope(select(MemoryUnitRow), MemoryUnitRow, scope)
         if not include_invalid:
             stmt = stmt.where(MemoryUnitRow.valid_to.is_(None))
         stmt = stmt.order_by(MemoryUnitRow.id).limit(limit).offset(offset)
@@ -532,13 +556,13 @@ class SqlStore:
     async def count_units(self, scope: Scope | None = None) -> int:
         stmt = select(func.count()).select_from(MemoryUnitRow)
         if scope is not None:
-            stmt = _scoped(stmt, MemoryUnitRow, scope)
+            stmt = in_scope(stmt, MemoryUnitRow, scope)
         async with self.session() as session:
             return int(await session.scalar(stmt) or 0)
 
     async def unit_ids_in_scope(self, scope: Scope, as_of: datetime | None = None) -> list[int]:
         """Ids of the units a query scope may see: valid now, or valid at `as_of`."""
-        stmt = _valid_at(_scoped(select(MemoryUnitRow.id), MemoryUnitRow, scope), as_of)
+        stmt = _valid_at(in_scope(select(MemoryUnitRow.id), MemoryUnitRow, scope), as_of)
         async with self.session() as session:
             return list(await session.scalars(stmt))
 
@@ -549,7 +573,7 @@ class SqlStore:
     ) -> list[int]:
         """Visible units whose event time (or, lacking one, valid_from) is in [start, end)."""
         when = func.coalesce(MemoryUnitRow.event_time, MemoryUnitRow.valid_from)
-        stmt = _valid_at(_scoped(select(MemoryUnitRow.id), MemoryUnitRow, scope), as_of)
+        stmt = _valid_at(in_scope(select(MemoryUnitRow.id), MemoryUnitRow, scope), as_of)
         if start is not None:
             stmt = stmt.where(when >= start)
         if end is not None:
@@ -572,7 +596,7 @@ class SqlStore:
                 "WHERE lower(j.v) IN ({names}))"
             )
         matched = " OR ".join(mention.format(col=col, names=names_sql) for col in ("persons", "entities"))
-        stmt = _valid_at(_scoped(select(MemoryUnitRow.id), MemoryUnitRow, scope), as_of)
+        stmt = _valid_at(in_scope(select(MemoryUnitRow.id), MemoryUnitRow, scope), as_of)
         stmt = stmt.where(text(f"({matched})").bindparams(**params))
         async with self.session() as session:
             return list(await session.scalars(stmt))
@@ -581,14 +605,14 @@ class SqlStore:
         """Visible units as (id, session_id), ordered by session, then time: who is next to whom."""
         when = func.coalesce(MemoryUnitRow.event_time, MemoryUnitRow.valid_from)
         stmt = _valid_at(
-            _scoped(select(MemoryUnitRow.id, MemoryUnitRow.session_id), MemoryUnitRow, scope), as_of
+            in_scope(select(MemoryUnitRow.id, MemoryUnitRow.session_id), MemoryUnitRow, scope), as_of
         ).where(MemoryUnitRow.level == 0).order_by(MemoryUnitRow.session_id, when, MemoryUnitRow.id)
         async with self.session() as session:
             return [(int(r[0]), r[1]) for r in await session.execute(stmt)]
 
     async def scope_event_contents(self, scope: Scope) -> list[str]:
         """The raw text of every event in the scope (for the history size a context is compared with)."""
-        stmt = _scoped(select(EventRow.content), EventRow, scope)
+        stmt = in_scope(select(EventRow.content), EventRow, scope)
         async with self.session() as session:
             return list(await session.scalars(stmt))
 
@@ -666,18 +690,9 @@ class SqlStore:
 
     # -- consolidation --------------------------------------------------------
 
-    def _owner(self, stmt: Select[Any], owner: Scope) -> Select[Any]:
-        """Units of exactly this user/agent pair, in any session."""
-        stmt = stmt.where(MemoryUnitRow.tenant == owner.tenant)
-        for field in ("user_id", "agent_id"):
-            value = getattr(owner, field)
-            column = getattr(MemoryUnitRow, field)
-            stmt = stmt.where(column.is_(None) if value is None else column == value)
-        return stmt
-
     async def owner_units(self, owner: Scope) -> list[tuple[MemoryUnit, bytes, bool]]:
         """Currently valid units of an owner: (unit, embedding, already consolidated)."""
-        stmt = self._owner(select(MemoryUnitRow), owner).where(MemoryUnitRow.valid_to.is_(None))
+        stmt = owned_by(select(MemoryUnitRow), owner).where(MemoryUnitRow.valid_to.is_(None))
         async with self.session() as session:
             rows = await session.scalars(stmt.order_by(MemoryUnitRow.valid_from, MemoryUnitRow.id))
             return [(unit_from_row(r), r.embedding, r.consolidated_at is not None) for r in rows]
