@@ -19,11 +19,19 @@ COPY memory_service ./memory_service
 COPY compressors ./compressors
 COPY stores ./stores
 COPY api ./api
-# The CPU build of torch comes from PyTorch's CPU index; the rest from PyPI.
-# `--build-arg EXTRAS=cpu,lm` adds the LM compressors (compiles llama.cpp: ~8 minutes).
-ARG EXTRAS=cpu
-RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu "torch==2.13.0" \
-    && pip install ".[${EXTRAS}]"
+COPY requirements ./requirements
+# Exactly a lock file (see README, Install): requirements/runtime.txt (extra cpu), or
+# `--build-arg LOCK=requirements/runtime-lm.txt` for the LM compressors too (compiles llama.cpp: ~8 minutes).
+ARG LOCK=requirements/runtime.txt
+# llama.cpp is compiled for any x86-64 with AVX2, not for the build machine's CPU (GGML_NATIVE's
+# AVX-512/AMX kernels segfault on some CPUs); override with --build-arg CMAKE_ARGS=...
+ARG CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
+# torch, at the lock's version (a +cpu build), comes alone from PyTorch's CPU index; the rest of
+# the lock from PyPI with no dependency resolved; then the project itself.
+RUN pip install --no-deps --index-url https://download.pytorch.org/whl/cpu "$(sed -n 's/^\(torch==[^ ]*\).*/\1/p' "${LOCK}")" \
+    && CMAKE_ARGS="${CMAKE_ARGS}" pip install --no-deps -r "${LOCK}" \
+    && pip install --no-deps --no-build-isolation . \
+    && pip check
 
 VOLUME ["/data"]
 EXPOSE 8080

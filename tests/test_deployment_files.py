@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -39,6 +40,36 @@ def test_dockerfile_copies_every_package_and_serves_on_all_interfaces() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in ("memory_service", "compressors", "stores", "api"):
         assert f"COPY {package} ./{package}" in dockerfile
-    assert "torch==2.13.0" in dockerfile
     assert "MEMORY_SERVICE_HOST=0.0.0.0" in dockerfile
     assert 'CMD ["memory-service", "serve"]' in dockerfile
+
+
+def _arg_default(dockerfile: str, name: str) -> str:
+    match = re.search(rf'^ARG {name}=("?)(.*)\1$', dockerfile, re.MULTILINE)
+    assert match, f"no ARG {name}= in the Dockerfile"
+    return match.group(2)
+
+
+def test_dockerfile_installs_a_lock_file_and_cpu_torch() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "COPY requirements ./requirements" in dockerfile
+    lock = _arg_default(dockerfile, "LOCK")
+    assert lock == "requirements/runtime.txt"
+    assert (ROOT / "requirements" / "runtime-lm.txt").exists()
+    assert 'pip install --no-deps -r "${LOCK}"' in dockerfile
+    assert "pip install --no-deps --no-build-isolation ." in dockerfile
+    # torch alone from PyTorch's CPU index, at the version the lock pins: 2.13.0, the CPU build.
+    assert re.search(r"pip install --no-deps --index-url \S+/whl/cpu .*torch==", dockerfile)
+    for name in ("runtime.txt", "runtime-lm.txt"):
+        assert re.search(r"^torch==2\.13\.0\+cpu$", (ROOT / "requirements" / name).read_text(), re.MULTILINE), name
+
+
+def test_dockerfile_builds_llama_cpp_with_the_install_scripts_portable_flags() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    install = (ROOT / "scripts" / "install.sh").read_text()
+    portable = re.search(r'^PORTABLE_CMAKE_ARGS="(.*)"$', install, re.MULTILINE)
+    assert portable, "no PORTABLE_CMAKE_ARGS in scripts/install.sh"
+    assert _arg_default(dockerfile, "CMAKE_ARGS") == portable.group(1)
+    assert 'CMAKE_ARGS="${CMAKE_ARGS}" pip install' in dockerfile
+    for flag in ("-DGGML_NATIVE=OFF", "-DGGML_AVX512=OFF", "-DGGML_AMX_INT8=OFF"):
+        assert flag in portable.group(1)
