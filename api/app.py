@@ -35,6 +35,7 @@ from api.schemas import (
 from memory_service.context_api import context_response
 from memory_service.domain import Event, MemoryUnit, Scope
 from memory_service.ingestion import BatchTooLarge, InvalidBatch
+from memory_service.schemas import LMProcessHealth
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 
@@ -230,6 +231,7 @@ def create_app(settings: Settings | None = None, service: MemoryService | None =
             status="ok",
             database=svc.store.dialect,
             units_indexed=sum(len(svc.indexes.tenant(t)) for t in svc.indexes.tenants()),
+            lm_processes=[LMProcessHealth(**asdict(p)) for p in svc.lm_processes()],
         )
 
     return app

@@ -19,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from compressors.lm_process import LMProcessStatus
 from stores.job_queue import QueueStats
 
 log = logging.getLogger(__name__)
@@ -98,16 +99,41 @@ class QueueCollector(Collector):
         yield failed
 
 
+class LMProcessCollector(Collector):
+    """Starts and failures of the child processes that run native LM code, read at scrape time."""
+
+    def __init__(self) -> None:
+        self.processes: list[LMProcessStatus] = []
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("memory_lm_process_up", "1 while the LM child process is running", labels=["lm"])
+        starts = CounterMetricFamily("memory_lm_process_starts", "LM child processes started", labels=["lm"])
+        failures = CounterMetricFamily(
+            "memory_lm_process_failures", "LM child processes that died, hung or failed to load", labels=["lm"]
+        )
+        for process in self.processes:
+            up.add_metric([process.label], 1 if process.state == "running" else 0)
+            starts.add_metric([process.label], process.starts)
+            failures.add_metric([process.label], process.failures)
+        yield from (up, starts, failures)
+
+
 def install_metrics(app: FastAPI) -> None:
     """Add the request middleware and the `/metrics` route (left out of the OpenAPI schema)."""
     app.add_middleware(RequestMetricsMiddleware)
     queue = QueueCollector()
     registry = CollectorRegistry(auto_describe=False)
     registry.register(queue)
+    lm = LMProcessCollector()
+    registry.register(lm)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
         service = request.app.state.service
+        lm.processes = service.lm_processes()
         try:
             queue.stats = await service.job_stats(0)
         except Exception as exc:  # Redis away: the page still renders, memory_queue_up says so

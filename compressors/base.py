@@ -62,11 +62,16 @@ def compress_window(compressor: Compressor, window: CompressionWindow) -> Window
 CompressorFactory = Callable[..., Compressor]
 
 _REGISTRY: dict[str, CompressorFactory] = {}
+# Backends whose model runs native code (llama.cpp, torch): these run in a child process
+# when isolation is asked for. A backend given as "module:callable" counts as native.
+_NATIVE: set[str] = set()
 
 
-def register_compressor(name: str) -> Callable[[CompressorFactory], CompressorFactory]:
+def register_compressor(name: str, native: bool = False) -> Callable[[CompressorFactory], CompressorFactory]:
     def decorator(factory: CompressorFactory) -> CompressorFactory:
         _REGISTRY[name] = factory
+        if native:
+            _NATIVE.add(name)
         return factory
 
     return decorator
@@ -77,14 +82,43 @@ def available_compressors() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_compressor(name: str, **options: Any) -> Compressor:
+def compressor_factory(name: str) -> CompressorFactory:
+    """The factory registered as `name`, or the callable a "package.module:callable" name points to."""
+    if ":" in name:
+        from compressors.lm_process import resolve
+
+        try:
+            return resolve(name)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise ValueError(f"compressor {name!r} cannot be loaded: {exc}") from None
     _load_builtin()
     try:
-        factory = _REGISTRY[name]
+        return _REGISTRY[name]
     except KeyError:
         raise ValueError(
-            f"unknown compressor {name!r}; available: {', '.join(available_compressors())}"
+            f"unknown compressor {name!r}; available: {', '.join(available_compressors())}, or a 'module:callable'"
         ) from None
+
+
+def is_native(name: str) -> bool:
+    """Whether backend `name` runs native model code (a "module:callable" backend is taken to)."""
+    if ":" in name:
+        return True
+    _load_builtin()
+    return name in _NATIVE
+
+
+def create_compressor(name: str, isolated: bool = False, restart_backoff_s: float | None = None,
+                      **options: Any) -> Compressor:
+    """The backend `name` built with `options`; with `isolated`, a native backend's model runs in
+    a child process (`compressors.isolated.IsolatedCompressor`), so a crash in it costs one window."""
+    factory = compressor_factory(name)
+    if isolated and is_native(name):
+        from compressors.isolated import IsolatedCompressor
+        from compressors.lm_process import DEFAULT_BACKOFF_S, spec_of
+
+        spec = name if ":" in name else spec_of(factory)
+        return IsolatedCompressor(spec, options, label=name, backoff_s=restart_backoff_s or DEFAULT_BACKOFF_S)
     return factory(**options)
 
 

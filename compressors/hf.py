@@ -84,6 +84,6 @@ class TransformersCompressor(LMCompressor):
         return Generation(self.tokenizer.decode(new, skip_special_tokens=True), int(ids.shape[1]), int(new.shape[0]))
 
 
-@register_compressor("transformers")
+@register_compressor("transformers", native=True)
 def create_transformers(**options: Any) -> TransformersCompressor:
     return TransformersCompressor(**options)

@@ -81,6 +81,6 @@ class LlamaCppCompressor(LMCompressor):
         return Generation("".join(pieces), max(0, self.llm.n_tokens - completion), completion)
 
 
-@register_compressor("llama_cpp")
+@register_compressor("llama_cpp", native=True)
 def create_llama_cpp(**options: Any) -> LlamaCppCompressor:
     return LlamaCppCompressor(**options)

@@ -14,7 +14,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from compressors import prompt
 from compressors.base import ProducedDraft, WindowResult
@@ -73,6 +73,19 @@ class RepetitionGuard:
         self._complete = len(units)
         texts = [" ".join(u.text.lower().split()) for u in units]
         return len(units) > self.max_units or len(set(texts)) < len(texts)
+
+
+@runtime_checkable
+class JsonLM(Protocol):
+    """What judgements beside compression need from an LM (the supersession judge, query analysis)."""
+
+    def ask_json(self, messages: Messages, schema: dict[str, Any], timeout_s: float | None = None) -> Any: ...
+
+
+def extractive_result(fallback: ExtractiveCompressor, window: CompressionWindow, reason: str) -> WindowResult:
+    """The window compressed by `fallback` instead of the LM, with why (the pipeline marks it for a retry)."""
+    drafts = fallback.compress(window)
+    return WindowResult([ProducedDraft(d, fallback.name, fallback.version) for d in drafts], fallback=reason)
 
 
 def window_names(window: CompressionWindow) -> list[str]:
@@ -137,8 +150,7 @@ class LMCompressor(ABC):
         except Exception as exc:  # any model failure: the window goes extractive, nothing is lost
             reason = f"{type(exc).__name__}: {exc}"[:300]
             log.warning("%s failed on a window of %d events (%s); using extractive", self.name, len(window.events), reason)
-            result = self._extractive(window)
-            result.fallback = reason
+            result = extractive_result(self.fallback, window, reason)
         else:
             result = self._assemble(window, units)
         result.lm_calls = usage.calls
@@ -161,10 +173,6 @@ class LMCompressor(ABC):
             retry = self._generate(prompt.repair_messages(messages, generation.text, str(exc)), schema, deadline)
             usage.add(retry)
             return parse_answer(retry.text)
-
-    def _extractive(self, window: CompressionWindow) -> WindowResult:
-        drafts = self.fallback.compress(window)
-        return WindowResult([ProducedDraft(d, self.fallback.name, self.fallback.version) for d in drafts])
 
     def _assemble(self, window: CompressionWindow, units: list[LMUnit]) -> WindowResult:
         """Grounded LM units, plus extractive units for every event no accepted unit restates."""

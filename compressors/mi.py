@@ -96,6 +96,12 @@ class LlamaCppScorer:
     def token_piece(self, token: int) -> bytes:
         return bytes(self.llm.detokenize([token]))
 
+    def token_pieces(self, tokens: Sequence[int]) -> list[bytes]:
+        return [self.token_piece(t) for t in tokens]
+
+    def bos_tokens(self) -> list[int]:
+        return [int(self.llm.token_bos())]
+
 
 class TransformersScorer:
     """Any HF causal LM (path, hub id or .gguf file); one forward pass per (context, continuation)."""

@@ -16,7 +16,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from compressors.base import Compressor, create_compressor
+from compressors.base import Compressor
+from compressors.lm_process import LMProcessError
 from compressors.mi import create_scorer
 from memory_service.cli import InputFormat, app, err, fail, out, read_events
 from memory_service.domain import EventIn
@@ -27,6 +28,7 @@ from memory_service.offline_compression import (
     measure_mi,
     sample_windows,
 )
+from memory_service.service import open_compressor
 from memory_service.settings import Settings
 
 
@@ -41,9 +43,10 @@ def _load(file: Path, fmt: InputFormat) -> list[EventIn]:
 
 
 def _compressor(name: str, settings: Settings) -> Compressor:
+    """The backend, its model in a child process as in the service (MEMORY_SERVICE_LM_ISOLATION)."""
     try:
-        return create_compressor(name, **settings.compressor_options())
-    except (ValueError, FileNotFoundError, ImportError) as exc:
+        return open_compressor(settings, name)
+    except (ValueError, FileNotFoundError, ImportError, LMProcessError) as exc:
         fail(f"compressor {name}: {exc}")
 
 

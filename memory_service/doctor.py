@@ -11,16 +11,18 @@ import asyncio
 import importlib.util
 import json
 import os
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from memory_service.settings import Settings
 
 Status = Literal["ok", "warn", "fail", "info"]
 TIMEOUT_S = 10.0
+LM_TIMEOUT_S = 180.0  # loading a model and one short answer
 
 
 @dataclass
@@ -205,11 +207,89 @@ def check_compressor(settings: Settings) -> Check:
         if Path(model).expanduser().exists():
             return Check("compressor", "ok", f"transformers: model {model} present")
         return Check("compressor", "warn", f"transformers: {model} is not a local path (a hub id needs the hub cache or network)")
+    if ":" in name:
+        from compressors.base import compressor_factory
+
+        try:
+            factory = compressor_factory(name)
+        except ValueError as exc:
+            return Check("compressor", "fail", str(exc))
+        return Check("compressor", "ok", f"backend {name} ({factory.__doc__ or 'no description'})".splitlines()[0][:200])
     if name == "openai":
         if not settings.llm_base_url:
             return Check("compressor", "fail", "openai configured without MEMORY_SERVICE_LLM_BASE_URL")
         return Check("compressor", "ok", f"openai-compatible endpoint {settings.llm_base_url} (not called)")
     return Check("compressor", "fail", f"unknown compressor {name!r}")
+
+
+class LMProbe:
+    """Runs in an LM child process (`compressors.lm_process`): a native fault here is reported,
+    not suffered, by the doctor."""
+
+    def system_info(self) -> str:
+        import llama_cpp
+
+        return f"llama-cpp-python {llama_cpp.__version__}: {llama_cpp.llama_print_system_info().decode().strip()}"
+
+    def generate(self, compressor: str, options: dict[str, object]) -> object:
+        from compressors.base import create_compressor
+
+        lm = create_compressor(compressor, **options)
+        schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+        return lm.ask_json([{"role": "user", "content": 'Answer with the JSON {"ok": true}.'}], schema)  # type: ignore[attr-defined]
+
+    def score(self, model: str | None, threads: int | None) -> int:
+        from compressors.mi import LlamaCppScorer
+
+        scorer = LlamaCppScorer(model, context_tokens=256, threads=threads)
+        prompt = scorer.prompt_tokens("Ann adopted a cat.")
+        (logprobs,) = scorer.continuation_token_logprobs(prompt, [scorer.text_tokens(" Ann has a cat.")])
+        return len(logprobs)
+
+
+def lm_checks(settings: Settings) -> list[Check]:
+    """llama.cpp's build (informative), and a tiny generation / scoring pass for each native LM
+    the configuration uses, all in a child process: a broken native build fails here."""
+    from compressors.base import is_native
+
+    wants_generation = is_native(settings.compressor)
+    wants_scoring = settings.prune_tokens
+    has_llama = importlib.util.find_spec("llama_cpp") is not None
+    if not (has_llama or wants_generation or wants_scoring):
+        return []
+    checks = []
+    if has_llama:
+        try:
+            checks.append(Check("llama.cpp", "info", _probe("system_info"), required=False))
+        except Exception as exc:
+            checks.append(Check("llama.cpp", "fail", f"system info: {_short(exc)}", required=wants_generation or wants_scoring))
+    if wants_generation:
+        started = time.perf_counter()
+        try:
+            answer = _probe("generate", settings.compressor, settings.compressor_options())
+            checks.append(Check("lm", "ok", f"{settings.compressor}: a tiny generation in a child process answered "
+                                            f"{json.dumps(answer)[:80]} in {time.perf_counter() - started:.1f} s"))
+        except Exception as exc:
+            checks.append(Check("lm", "fail", f"{settings.compressor}: a tiny generation in a child process failed ({_short(exc)})"))
+    if wants_scoring:
+        model = settings.prune_model or (settings.llm_model if settings.compressor == "llama_cpp" else None)
+        try:
+            tokens = _probe("score", model, settings.llm_threads)
+            checks.append(Check("pruning", "ok", f"token scoring in a child process works ({tokens} tokens scored)"))
+        except Exception as exc:
+            checks.append(Check("pruning", "fail", f"token scoring in a child process failed ({_short(exc)})"))
+    return checks
+
+
+def _probe(method: str, *args: object) -> Any:
+    """`LMProbe().method(*args)` in a child process of its own (one probe's crash spoils no other)."""
+    from compressors.lm_process import LMProcess
+
+    process = LMProcess("memory_service.doctor:LMProbe", label="doctor", call_timeout_s=LM_TIMEOUT_S)
+    try:
+        return process.call(method, args)
+    finally:
+        process.close()
 
 
 def check_tokenizer(settings: Settings) -> Check:
@@ -242,6 +322,7 @@ async def run_checks(settings: Settings) -> list[Check]:
     checks.append(embedding)
     checks.append(await asyncio.to_thread(check_compressor, settings))
     checks.append(await asyncio.to_thread(check_tokenizer, settings))
+    checks.extend(await asyncio.to_thread(lm_checks, settings))
     return checks
 
 

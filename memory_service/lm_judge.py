@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from compressors.lm import LMCompressor
+from compressors.lm import JsonLM
 from memory_service.consolidation import HeuristicJudge, attribute_statements, same_subject
 from memory_service.domain import MemoryUnit
 
@@ -93,7 +93,7 @@ class LMSupersessionJudge:
 
     def __init__(
         self,
-        lm: LMCompressor,
+        lm: JsonLM,
         heuristic: HeuristicJudge | None = None,
         min_similarity: float = 0.65,
         max_calls: int = 50,
@@ -134,9 +134,9 @@ class LMSupersessionJudge:
 
 def judge_factory(choice: str, compressor: object) -> Callable[[], LMSupersessionJudge] | None:
     """The consolidator's judge for a `supersession_judge` setting (None: the heuristic)."""
-    if choice == "heuristic" or (choice == "auto" and not isinstance(compressor, LMCompressor)):
+    if choice == "heuristic" or (choice == "auto" and not isinstance(compressor, JsonLM)):
         return None
-    if not isinstance(compressor, LMCompressor):
+    if not isinstance(compressor, JsonLM):
         raise ValueError("supersession_judge=lm needs an LM compressor (llama_cpp, transformers or openai)")
     lm = compressor
     return lambda: LMSupersessionJudge(lm)

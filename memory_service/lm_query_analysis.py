@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from compressors.lm import LMCompressor
+from compressors.lm import JsonLM
 from compressors.text import STOPWORDS
 from memory_service.query_analysis import QUESTION_WORDS, QueryAnalysis, analyze
 from memory_service.selection import stem_words
@@ -151,7 +151,7 @@ class LMQueryAnalyzer:
     """`analyze` has the signature of `query_analysis.analyze`; call it off the event loop
     (an LM answer takes seconds on a CPU). `timeout_s` bounds one LM call."""
 
-    def __init__(self, lm: LMCompressor, timeout_s: float = 10.0, cache_size: int = 4096) -> None:
+    def __init__(self, lm: JsonLM, timeout_s: float = 10.0, cache_size: int = 4096) -> None:
         self.lm = lm
         self.timeout_s = timeout_s
         self.stats = LMAnalysisStats()
@@ -205,6 +205,6 @@ def query_analyzer(choice: str, compressor: object, timeout_s: float = 10.0) -> 
         return None
     if choice != "lm":
         raise ValueError(f"query_analysis must be rules, lm or auto, not {choice!r}")
-    if not isinstance(compressor, LMCompressor):
+    if not isinstance(compressor, JsonLM):
         raise ValueError("query_analysis=lm needs an LM compressor (llama_cpp, transformers or openai)")
     return LMQueryAnalyzer(compressor, timeout_s)

@@ -115,10 +115,24 @@ class ScopeDeleteResponse(BaseModel):
     jobs_cancelled: int = Field(description="Queued jobs of the scope removed from the queue (Redis mode).")
 
 
+class LMProcessHealth(BaseModel):
+    """A child process running native LM code. Its failures do not make the service unhealthy:
+    windows go extractive (marked for retry) and queries answer without the LM meanwhile."""
+
+    label: str
+    state: Literal["running", "stopped", "backoff"]
+    pid: int | None
+    starts: int
+    failures: int
+    last_failure: str | None
+    retry_in_s: float
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     database: str
     units_indexed: int
+    lm_processes: list[LMProcessHealth] = Field(default_factory=list)
 
 
 class MemoryHistory(BaseModel):

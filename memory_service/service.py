@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from compressors.base import Compressor, create_compressor
+from compressors.isolated import IsolatedScorer
+from compressors.lm_process import LMProcessStatus
 from compressors.mi import LlamaCppScorer
 from memory_service import metrics
 from memory_service.consolidation import ConsolidationReport, Consolidator
@@ -30,7 +32,7 @@ from memory_service.query_analysis import QueryAnalysis
 from memory_service.retrieval import Candidate, HybridRetriever
 from memory_service.selection import Piece, stem_words, stems
 from memory_service.settings import Settings
-from memory_service.token_pruning import TokenPruner
+from memory_service.token_pruning import TokenPruner, TokenScorer
 from memory_service.tokens import count_tokens_once
 from stores.job_queue import JobKind, JobQueue, QueueStats, RedisJobQueue
 from stores.lru import LRU
@@ -83,12 +85,26 @@ def best_relevance(candidates: Sequence[Candidate]) -> float:
     return max((c.dense for c in candidates if c.dense is not None), default=-1.0)
 
 
+def open_compressor(settings: Settings, name: str | None = None) -> Compressor:
+    """The configured compressor (or `name`); a native LM backend runs in a child process unless
+    `lm_isolation` is inline. Loads the model, so call it off the event loop."""
+    return create_compressor(
+        name or settings.compressor,
+        isolated=settings.lm_isolation == "process",
+        restart_backoff_s=settings.lm_restart_backoff_s,
+        **settings.compressor_options(),
+    )
+
+
 def token_pruner(settings: Settings) -> TokenPruner:
     """The pruner for the settings; its GGUF loads on first use (see `token_pruning`)."""
     model = settings.prune_model or (settings.llm_model if settings.compressor == "llama_cpp" else None)
+    options = {"model": model, "context_tokens": 2048, "threads": settings.llm_threads}
 
-    def load() -> LlamaCppScorer:
-        return LlamaCppScorer(model, context_tokens=2048, threads=settings.llm_threads)
+    def load() -> TokenScorer:
+        if settings.lm_isolation == "process":
+            return IsolatedScorer(options=options, timeout_s=settings.llm_timeout_s, backoff_s=settings.lm_restart_backoff_s)
+        return LlamaCppScorer(**options)
 
     return TokenPruner(
         load,
@@ -162,6 +178,7 @@ class MemoryService:
         self._owner_locks: dict[Scope, asyncio.Lock] = {}
         self._saver: asyncio.Task[None] | None = None
         self._reconciler: asyncio.Task[None] | None = None
+        self._owns_compressor = False  # `open` sets it for the compressor it built
 
     @classmethod
     async def open(
@@ -185,11 +202,11 @@ class MemoryService:
             embedder = await asyncio.to_thread(
                 SentenceTransformerEmbedder, settings.embedding_model, settings.embedding_device
             )
+        owns_compressor = compressor is None
         if compressor is None:  # an LM backend loads its model here
-            compressor = await asyncio.to_thread(
-                create_compressor, settings.compressor, **settings.compressor_options()
-            )
+            compressor = await asyncio.to_thread(open_compressor, settings)
         service = cls(settings, store, embedder, compressor, VectorIndexes(embedder.dim, settings.index_dir))
+        service._owns_compressor = owns_compressor
         await service.index_sync.start()
         if run_jobs:
             if settings.embedded:
@@ -212,6 +229,17 @@ class MemoryService:
         await self.index_sync.save_if_due(force=True)
         await self.access.flush()
         await self.store.close()
+        if self.pruner is not None:
+            self.pruner.close()
+        if self._owns_compressor:
+            close = getattr(self.compressor, "close", None)
+            if callable(close):
+                close()
+
+    def lm_processes(self) -> list[LMProcessStatus]:
+        """The state of each child process that runs native LM code (none when no LM is isolated)."""
+        owners = [self.compressor, self.pruner.scorer if self.pruner is not None else None]
+        return [owner.lm_status() for owner in owners if owner is not None and hasattr(owner, "lm_status")]
 
     async def _save_periodically(self) -> None:
         while True:

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     llm_context_tokens: int = Field(default=4096, ge=512, description="Context size the model is loaded with (llama_cpp, transformers).")
     llm_threads: int | None = Field(default=None, ge=1, description="CPU threads for the LM; unset = the library's default.")
     llm_device: str | None = Field(default=None, description="torch device for transformers; unset = cuda if available, else cpu.")
+    lm_isolation: Literal["process", "inline"] = Field(
+        default="process",
+        description="process: native LM code (llama_cpp, transformers, pruning's scorer) runs in a child process, so a crash "
+        "costs one window (it goes extractive, marked for retry) and the child restarts; inline: in this process.",
+    )
+    lm_restart_backoff_s: float = Field(default=1.0, gt=0, description="Wait before restarting a crashed LM process; doubles per consecutive failure, up to 60 s.")
     compression_cache: bool = Field(default=True, description="Reuse an LM compressor's result for a window already compressed.")
     tokenizer: str = Field(default="cl100k_base", description="Predictor tokenizer used to count budget tokens.")
 

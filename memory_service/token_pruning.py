@@ -57,9 +57,11 @@ TIME_WORDS = frozenset(
 class TokenScorer(Protocol):
     """What pruning needs from a proxy LM (`compressors.mi.LlamaCppScorer` has it)."""
 
+    def bos_tokens(self) -> list[int]: ...
+
     def text_tokens(self, text: str) -> list[int]: ...
 
-    def token_piece(self, token: int) -> bytes: ...
+    def token_pieces(self, tokens: Sequence[int]) -> list[bytes]: ...
 
     def continuation_token_logprobs(self, prompt: list[int], continuations: Sequence[list[int]]) -> list[np.ndarray]: ...
 
@@ -133,7 +135,10 @@ def query_stems_of(query: str) -> set[str]:
 
 class TokenPruner:
     """`scorer_factory` is called once, on first use (loading a model takes a moment);
-    if it fails, pruning is off for the pruner's life and every text comes back as it was."""
+    if it fails, pruning is off for the pruner's life and every text comes back as it was.
+    The service's scorer runs in a child process (`compressors.isolated.IsolatedScorer`):
+    building it never fails, and a model that cannot load or a crash costs only the calls
+    made until the child restarts, each returning the texts unpruned."""
 
     def __init__(
         self,
@@ -156,6 +161,16 @@ class TokenPruner:
         self._scorer: TokenScorer | None = None
         self._broken: str | None = None
         self._lock = threading.Lock()  # one LM evaluation at a time
+
+    @property
+    def scorer(self) -> TokenScorer | None:
+        """The scorer once loaded (None before the first scoring, or when it could not load)."""
+        return self._scorer
+
+    def close(self) -> None:
+        close = getattr(self._scorer, "close", None)
+        if callable(close):
+            close()
 
     def _load(self) -> TokenScorer | None:
         if self._scorer is None and self._broken is None:
@@ -188,11 +203,11 @@ class TokenPruner:
             started = time.perf_counter()
             try:
                 prompt_text = QUERY_PROMPT.format(query=query) if context else PROMPT
-                prompt = [*_bos(scorer), *scorer.text_tokens(prompt_text)]
+                prompt = [*scorer.bos_tokens(), *scorer.text_tokens(prompt_text)]
                 continuations = [scorer.text_tokens(f" {text}") for _, _, text in missing]
                 logprobs = scorer.continuation_token_logprobs(prompt, continuations)
                 for (unit_id, unit_hash, text), tokens, lp in zip(missing, continuations, logprobs, strict=True):
-                    per_word = word_surprisals([scorer.token_piece(t) for t in tokens], lp.tolist(), f" {text}")
+                    per_word = word_surprisals(scorer.token_pieces(tokens), lp.tolist(), f" {text}")
                     self.stats.scored += 1
                     if per_word is not None:
                         self._scores.put((unit_id, unit_hash, text, context), per_word)
@@ -229,7 +244,3 @@ class TokenPruner:
     def prune(self, unit_id: int, unit_hash: str, text: str, query: str) -> str:
         return self.prune_many([(unit_id, unit_hash, text)], query).get(unit_id, text)
 
-
-def _bos(scorer: TokenScorer) -> list[int]:
-    llm = getattr(scorer, "llm", None)
-    return [int(llm.token_bos())] if llm is not None else []

@@ -8,12 +8,32 @@ from pathlib import Path
 
 import pytest
 
+from compressors.lm_process import describe_exit
 from memory_service.embedding import SentenceTransformerEmbedder
 from memory_service.settings import Settings
 from tests.server import create_database, drop_database
 
 PG_ADMIN_DSN = os.environ.get("MEMORY_SERVICE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("MEMORY_SERVICE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: object) -> None:
+    """Say how an xdist worker died (SIGSEGV, SIGABRT, SIGKILL...) in the failed test's report.
+
+    The suite runs in an xdist worker (`-n 1` in pyproject's addopts): a native crash in a
+    test (llama.cpp, torch) kills that worker only; xdist fails the test, starts a new
+    worker and the run goes on to its summary line.
+    """
+    gateway = getattr(getattr(report, "node", None), "gateway", None)
+    popen = getattr(getattr(gateway, "_io", None), "popen", None)
+    if popen is None:
+        return
+    try:
+        code = popen.wait(10)
+    except Exception:
+        return
+    report.longrepr = f"{report.longrepr}: the worker {describe_exit(code)}"
 
 
 @pytest.fixture(scope="session")

@@ -163,7 +163,8 @@ def test_doctor_on_healthy_and_broken_configs(tmp_path: Path, pg_url: str) -> No
     report = json.loads(healthy.stdout)
     by_name = {c["name"]: c for c in report["checks"]}
     assert report["ok"] is True
-    assert set(by_name) == {"database", "redis", "faiss", "gpu", "embedding", "compressor", "tokenizer"}
+    assert set(by_name) == {"database", "redis", "faiss", "gpu", "embedding", "compressor", "tokenizer", "llama.cpp"}
+    assert by_name["llama.cpp"]["status"] == "info" and "CPU :" in by_name["llama.cpp"]["detail"]
     assert by_name["database"]["status"] == "ok" and "migrations at head" in by_name["database"]["detail"]
     assert by_name["embedding"]["status"] == "ok" and "dim 384" in by_name["embedding"]["detail"]
     assert by_name["gpu"]["status"] == "info" and by_name["gpu"]["required"] is False
@@ -178,4 +179,21 @@ def test_doctor_on_healthy_and_broken_configs(tmp_path: Path, pg_url: str) -> No
     database = next(line for line in lines if " database " in line)
     assert "FAIL" in database and "cannot connect" in database and "secret" not in broken.stdout
     assert any("FAIL" in line and " redis " in line for line in lines)
+    assert "a required check failed" in broken.stderr
+
+
+def test_doctor_runs_each_configured_lm_in_a_child_and_fails_on_a_broken_native_build(tmp_path: Path) -> None:
+    good = doctor(tmp_path, "--json", MEMORY_SERVICE_COMPRESSOR="llama_cpp", MEMORY_SERVICE_PRUNE_TOKENS="true")
+    assert good.returncode == 0, good.stdout + good.stderr
+    by_name = {c["name"]: c for c in json.loads(good.stdout)["checks"]}
+    assert by_name["lm"]["status"] == "ok" and "tiny generation in a child process" in by_name["lm"]["detail"]
+    assert by_name["pruning"]["status"] == "ok"
+    if "CMAKE_ARGS" not in os.environ:  # `make install` builds llama.cpp without the AVX-512/AMX kernels
+        assert "AMX" not in by_name["llama.cpp"]["detail"] and "AVX512 = 1" not in by_name["llama.cpp"]["detail"]
+
+    broken = doctor(tmp_path, MEMORY_SERVICE_COMPRESSOR="tests.crashing_lm:create_crashing_compressor",
+                    MEMORY_SERVICE_LLM_MODEL="segfault-now")
+    assert broken.returncode == 1
+    lm_line = next(line for line in broken.stdout.splitlines() if " lm " in line)
+    assert "FAIL" in lm_line and "SIGSEGV" in lm_line
     assert "a required check failed" in broken.stderr
