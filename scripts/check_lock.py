@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {label}:")
             for item in items:
                 print(f"    {item}")
-    print("  fix: make install (installs exactly the lock), or make lock if pyproject.toml changed")
+    print("  fix: `make -B install` reinstalls exactly the lock (and removes what it does not pin);")
+    print("       `make lock` first if pyproject.toml changed")
     return 1
 
 
