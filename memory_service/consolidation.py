@@ -4,7 +4,7 @@ Everything is derived from SQL state. A run examines the owner's units that were
 consolidated (merge and supersession only compare those against the rest), then
 rebuilds abstractions whose children changed; running it again right after finds
 nothing to do. Each step is applied in one transaction that checks nothing it relies on
-changed meanwhile (`SqlStore.apply_consolidation`).
+changed meanwhile (`store.consolidation.apply`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ import numpy as np
 from compressors.text import STOPWORDS
 from memory_service.domain import MemoryUnit, MemoryUnitDraft, Scope
 from memory_service.embedding import Embedder, from_bytes, to_bytes
-from stores.sql.store import NewUnit, ProvenanceMerge, SqlStore, UnitClosure
+from stores.sql.consolidation import ProvenanceMerge, UnitClosure
+from stores.sql.rows import NewUnit
+from stores.sql.store import SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +226,7 @@ class Consolidator:
         """Consolidate the units of one owner (tenant + user_id/agent_id, all sessions)."""
         owner = Scope(tenant=owner.tenant, user_id=owner.user_id, agent_id=owner.agent_id)
         report = ConsolidationReport()
-        rows = await self.store.owner_units(owner)
+        rows = await self.store.consolidation.owner_units(owner)
         first_events = [u.source_event_ids[0] for u, _, _ in rows if u.level == 0]
         said = await self.store.event_timestamps(owner.tenant, first_events)
         judge = self.judge_factory()
@@ -234,10 +236,10 @@ class Consolidator:
         if stats is not None:
             report.judge = {k: int(v) for k, v in vars(stats).items()}
         if plan.claim:
-            await self.store.apply_consolidation(owner.tenant, plan.claim, plan.merges, plan.closures)
+            await self.store.consolidation.apply(owner.tenant, plan.claim, plan.merges, plan.closures)
         # Abstractions: level 1 from level-0 clusters, then level 2 from level-1 clusters.
         for level in (1, 2):
-            units = [u for u, _, _ in await self.store.owner_units(owner)]
+            units = [u for u, _, _ in await self.store.consolidation.owner_units(owner)]
             closures, drafts = self._abstractions(units, level, owner)
             if not drafts and not closures:
                 continue
@@ -254,7 +256,7 @@ class Consolidator:
                 )
                 for d, v in zip(drafts, vectors, strict=True)
             ]
-            await self.store.apply_consolidation(owner.tenant, [], (), closures, new_units)
+            await self.store.consolidation.apply(owner.tenant, [], (), closures, new_units)
             report.abstractions_created += len(new_units)
             report.abstractions_retired += len(closures)
         return report

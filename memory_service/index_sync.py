@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 
 from memory_service.embedding import from_bytes
-from stores.sql.store import SqlStore, UnitChange
+from stores.sql.changes import UnitChange
+from stores.sql.store import SqlStore
 from stores.vector_index import VectorIndexes
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class IndexSync:
     async def start(self) -> None:
         """Load the saved indexes and catch up from their watermark, or rebuild from SQL."""
         loaded = await asyncio.to_thread(self.indexes.load)
-        if loaded and self.indexes.watermark > await self.store.last_change_seq():
+        if loaded and self.indexes.watermark > await self.store.changes.last_seq():
             # The database is older than the index (restored, or recreated): trust SQL.
             log.warning("FAISS watermark is ahead of the change log: rebuilding")
             loaded = False
@@ -42,9 +43,9 @@ class IndexSync:
 
     async def rebuild(self) -> None:
         async with self._lock:
-            last = await self.store.last_change_seq()
+            last = await self.store.changes.last_seq()
             self.indexes.clear()
-            ids = await self.store.all_unit_ids()
+            ids = await self.store.changes.all_unit_ids()
             await self._apply_upserts(ids, last)
             self.indexes.advance(last)
             self._notify(None)
@@ -53,7 +54,7 @@ class IndexSync:
     async def catch_up(self) -> int:
         """Apply change-log rows past the watermark; returns how many were applied."""
         async with self._lock:
-            changes = await self.store.changes_since(self.indexes.watermark)
+            changes = await self.store.changes.since(self.indexes.watermark)
             if not changes:
                 return 0
             latest: dict[int, str] = {}
@@ -73,7 +74,7 @@ class IndexSync:
             return len(changes)
 
     async def _apply_upserts(self, ids: list[int], watermark: int) -> None:
-        rows = await self.store.embeddings(ids)
+        rows = await self.store.changes.embeddings(ids)
         by_tenant: dict[str, dict[int, object]] = {}
         for unit_id, (tenant, blob) in rows.items():
             by_tenant.setdefault(tenant, {})[unit_id] = from_bytes(blob)

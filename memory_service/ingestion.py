@@ -16,7 +16,8 @@ from memory_service.domain import CompressionWindow, Event, EventIn, MemoryUnit,
 from memory_service.embedding import Embedder, to_bytes
 from memory_service.tokens import count_tokens
 from stores.sql.compression_cache import CacheEntry, CompressionCache
-from stores.sql.store import AlreadyCompressed, NewUnit, SqlStore
+from stores.sql.rows import NewUnit
+from stores.sql.store import AlreadyCompressed, SqlStore
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,9 @@ from memory_service.importance import DecayPolicy
 from memory_service.index_sync import IndexSync
 from memory_service.query_analysis import QueryAnalysis, analyze
 from stores.lru import LRU
-from stores.sql.store import SqlStore, UnitChange, lexical_terms
+from stores.sql.changes import UnitChange
+from stores.sql.search import lexical_terms
+from stores.sql.store import SqlStore
 from stores.vector_index import VectorIndexes
 
 
@@ -91,10 +93,10 @@ class HybridRetriever:
 
     async def _allowed_ids(self, scope: Scope, as_of: datetime | None) -> list[int]:
         if as_of is not None:
-            return await self.store.unit_ids_in_scope(scope, as_of)
+            return await self.store.search.unit_ids_in_scope(scope, as_of)
         ids = self._scope_ids.get(scope)
         if ids is None:
-            ids = await self.store.unit_ids_in_scope(scope)
+            ids = await self.store.search.unit_ids_in_scope(scope)
             self._scope_ids.put(scope, ids)
         return ids
 
@@ -150,9 +152,9 @@ class HybridRetriever:
         time_range = analysis.time_range
         vector, lexical, mentioning, in_range = await asyncio.gather(
             self._query_vector(query),
-            self.store.lexical_search(scope, " ".join(analysis.terms) or query_terms(query), k, include_closed),
-            self.store.unit_ids_mentioning(scope, analysis.entities, as_of) if analysis.entities else _nothing(),
-            self.store.unit_ids_in_time_range(scope, time_range.start, time_range.end, as_of)
+            self.store.search.lexical(scope, " ".join(analysis.terms) or query_terms(query), k, include_closed),
+            self.store.search.unit_ids_mentioning(scope, analysis.entities, as_of) if analysis.entities else _nothing(),
+            self.store.search.unit_ids_in_time_range(scope, time_range.start, time_range.end, as_of)
             if time_range is not None
             else _nothing(),
         )
@@ -181,7 +183,7 @@ class HybridRetriever:
             top_units = await self._load_units(scope.tenant, top)
             extra = expansion_terms([top_units[i] for i in top if i in top_units], analysis.terms)
             if extra:
-                found = await self.store.lexical_search(scope, " ".join(extra), k, include_closed)
+                found = await self.store.search.lexical(scope, " ".join(extra), k, include_closed)
                 second_lexical = {i: score for i, score in found if i in visible}
                 pool.update(dict.fromkeys(second_lexical))
             timings["expand_ms"] = (time.perf_counter() - started) * 1000
@@ -247,7 +249,7 @@ class HybridRetriever:
         cached = self._neighbour_maps.get(scope) if as_of is None else None
         if cached is not None:
             return cached
-        timeline = await self.store.unit_timeline(scope, as_of)
+        timeline = await self.store.search.unit_timeline(scope, as_of)
         out: dict[int, tuple[int, ...]] = {}
         for n, (unit_id, session) in enumerate(timeline):
             around = []

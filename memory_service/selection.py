@@ -19,7 +19,7 @@ import Stemmer
 from compressors.text import STOPWORDS, split_sentences
 from memory_service.query_analysis import QueryAnalysis
 from memory_service.retrieval import Candidate
-from stores.sql.store import lexical_terms
+from stores.sql.search import lexical_terms
 
 
 @dataclass

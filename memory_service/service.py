@@ -36,9 +36,10 @@ from memory_service.token_pruning import TokenPruner, TokenScorer
 from memory_service.tokens import count_tokens_once
 from stores.job_queue import JobKind, JobQueue, QueueStats, RedisJobQueue
 from stores.lru import LRU
-from stores.sql.erasure import ErasedScope, erase_scope
+from stores.sql.consolidation import StaleConsolidation
+from stores.sql.erasure import ErasedEvent, ErasedScope, erase_event, erase_scope
 from stores.sql.retry import Requeued, requeue_marked
-from stores.sql.store import ErasedEvent, SqlStore, StaleConsolidation
+from stores.sql.store import SqlStore
 from stores.vector_index import VectorIndexes
 
 log = logging.getLogger(__name__)
@@ -329,7 +330,7 @@ class MemoryService:
     async def reconcile(self) -> int:
         """Enqueue every job SQL says is outstanding; returns how many were enqueued."""
         scopes = await self.store.pending_scopes()
-        owners = await self.store.unconsolidated_owners()
+        owners = await self.store.consolidation.unconsolidated_owners()
         for scope in scopes:
             await self._enqueue(JobKind.compress, scope)
         for owner in owners:
@@ -426,7 +427,7 @@ class MemoryService:
 
     async def memory_history(self, unit_id: int, tenant: str = DEFAULT_TENANT) -> list[MemoryUnit]:
         """The unit with the units it replaced and those that replaced it (empty: no such unit)."""
-        return await self.store.unit_history(tenant, unit_id)
+        return await self.store.consolidation.unit_history(tenant, unit_id)
 
     async def get_memory(self, unit_id: int, tenant: str = DEFAULT_TENANT) -> MemoryUnit | None:
         return await self.store.get_unit(tenant, unit_id)
@@ -457,7 +458,7 @@ class MemoryService:
 
         Events that shared a deleted unit are compressed again before this returns.
         """
-        erased = await self.store.erase_event(tenant, event_id)
+        erased = await erase_event(self.store, tenant, event_id)
         if erased is None:
             return None
         if erased.recompress:

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from memory_service.domain import utc_now
+from stores.sql.engine import dialect_insert
+from stores.sql.rows import chunks
 from stores.sql.store import SqlStore
 from stores.sql.tables import CompressionCacheRow
 
@@ -35,10 +37,10 @@ class CompressionCache:
         found: dict[str, CacheEntry] = {}
         unique = sorted(set(keys))
         async with self.store.session() as session:
-            for start in range(0, len(unique), 500):
+            for chunk in chunks(unique, 500):
                 rows = await session.scalars(
                     select(CompressionCacheRow).where(
-                        CompressionCacheRow.tenant == tenant, CompressionCacheRow.key.in_(unique[start : start + 500])
+                        CompressionCacheRow.tenant == tenant, CompressionCacheRow.key.in_(chunk)
                     )
                 )
                 for row in rows:
@@ -65,7 +67,9 @@ class CompressionCache:
             }
             for e in entries
         }
-        stmt = self.store._insert(CompressionCacheRow.__table__).on_conflict_do_nothing(index_elements=["tenant", "key"])
+        stmt = dialect_insert(self.store.dialect, CompressionCacheRow.__table__).on_conflict_do_nothing(
+            index_elements=["tenant", "key"]
+        )
         async with self.store.session() as session, session.begin():
             await session.execute(stmt, list(rows.values()))
 

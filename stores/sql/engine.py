@@ -1,12 +1,17 @@
+"""The async engine (SQLite or PostgreSQL), its sessions, and the Alembic migrations."""
+
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -29,6 +34,16 @@ def create_engine(url: str) -> AsyncEngine:
 
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose rows stay readable after commit: results are built after the transaction ends."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def dialect_insert(dialect: str, table: Any) -> Any:
+    """An INSERT of the engine's dialect, which has `on_conflict_do_nothing`."""
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
 
 
 def alembic_config() -> Config:

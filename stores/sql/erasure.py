@@ -1,9 +1,11 @@
-"""Erasing a whole scope (`DELETE /v1/scopes`): every event, every unit and what was derived from them.
+"""Erasure: one event (`DELETE /v1/events/{id}`), or a whole scope (`DELETE /v1/scopes`) with
+every event, every unit and what was derived from them.
 
-One transaction deletes the scope's events and units, and also the units *outside* the
+Erasing an event deletes it and every unit of its owner that cites it; erasing a scope,
+in one transaction, deletes the scope's events and units, and also the units *outside* the
 scope that cite one of its events (consolidation gives a survivor or an abstraction the
 provenance of several sessions); events those units also cited are marked uncompressed
-so the caller restates them without the erased ones (as `SqlStore.erase_event` does).
+so the caller restates them without the erased ones (as `erase_event` does).
 Every deleted unit gets a `delete` row in the change log, so FAISS and the in-process
 caches follow, and a restart (catch-up or rebuild from SQL) cannot bring anything back.
 LM compression-cache entries whose drafts became an erased unit are deleted as well.
@@ -18,9 +20,19 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from memory_service.domain import Scope, utc_now
-from stores.sql.store import SqlStore, chunks, delete_units_logged, in_scope, owned_by
+from memory_service.domain import Event, Scope, utc_now
+from stores.sql.changes import delete_units_logged
+from stores.sql.rows import chunks, event_from_row
+from stores.sql.scoping import in_scope, owned_by, owner_of_event
+from stores.sql.store import SqlStore
 from stores.sql.tables import CompressionCacheRow, EventRow, MemoryUnitRow
+
+
+@dataclass(frozen=True)
+class ErasedEvent:
+    event: Event
+    unit_ids: list[int]
+    recompress: list[str]
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,41 @@ class ErasedScope:
     exact_scopes: list[Scope]
     cache_entries: int
     jobs_cancelled: int = field(default=0)
+
+
+async def erase_event(store: SqlStore, tenant: str, event_id: str) -> ErasedEvent | None:
+    """Delete an event and every unit that cites it, in one transaction (None: no such event).
+
+    Units are looked for among the event owner's (same user and agent, any session). Other
+    events those units also cited are marked uncompressed again, so that what they said is
+    restated without the erased event; the caller compresses their scopes.
+    """
+    async with store.session() as session, session.begin():
+        row = await session.scalar(
+            select(EventRow).where(EventRow.tenant == tenant, EventRow.event_id == event_id).with_for_update()
+        )
+        if row is None:
+            return None
+        event = event_from_row(row)
+        # Units of the same owner, any session: consolidation may cite events across sessions.
+        cited = await session.execute(
+            owned_by(select(MemoryUnitRow.id, MemoryUnitRow.source_event_ids), owner_of_event(event))
+        )
+        unit_ids: list[int] = []
+        others: set[str] = set()
+        for unit_id, sources in cited.all():
+            if event_id in (sources or []):
+                unit_ids.append(unit_id)
+                others.update(s for s in sources if s != event_id)
+        await delete_units_logged(session, tenant, unit_ids, utc_now())
+        if others:
+            await session.execute(
+                update(EventRow)
+                .where(EventRow.tenant == tenant, EventRow.event_id.in_(sorted(others)))
+                .values(compressed_at=None)
+            )
+        await session.execute(delete(EventRow).where(EventRow.id == row.id))
+    return ErasedEvent(event=event, unit_ids=sorted(unit_ids), recompress=sorted(others))
 
 
 async def erase_scope(store: SqlStore, scope: Scope) -> ErasedScope:

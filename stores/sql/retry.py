@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 
 from memory_service.domain import Scope, utc_now
-from stores.sql.store import SqlStore, delete_units_logged, owned_by
+from stores.sql.changes import delete_units_logged
+from stores.sql.scoping import owned_by
+from stores.sql.store import SqlStore
 from stores.sql.tables import EventRow, MemoryUnitRow
 
 EXTRACTIVE = "extractive"

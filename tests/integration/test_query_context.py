@@ -202,12 +202,14 @@ async def test_symbolic_lookups_are_scope_filtered(service: MemoryService) -> No
     )
     store, mine = service.store, Scope(user_id="u1")
     units = {u.source_event_ids[0]: u.id for u in await service.list_memories(mine)}
-    assert await store.unit_ids_mentioning(mine, ["gina"]) == [units["e1"]]
-    assert await store.unit_ids_mentioning(mine, ["Jon", "nobody"]) == [units["e2"]]
-    in_may = await store.unit_ids_in_time_range(mine, datetime(2023, 5, 1, tzinfo=UTC), datetime(2023, 6, 1, tzinfo=UTC))
+    assert await store.search.unit_ids_mentioning(mine, ["gina"]) == [units["e1"]]
+    assert await store.search.unit_ids_mentioning(mine, ["Jon", "nobody"]) == [units["e2"]]
+    in_may = await store.search.unit_ids_in_time_range(
+        mine, datetime(2023, 5, 1, tzinfo=UTC), datetime(2023, 6, 1, tzinfo=UTC)
+    )
     assert in_may == [units["e1"]]
-    assert await store.unit_ids_in_time_range(mine, datetime(2023, 6, 1, tzinfo=UTC), None) == [units["e2"]]
-    assert [i for i, _ in await store.unit_timeline(mine)] == [units["e1"], units["e2"]]
+    assert await store.search.unit_ids_in_time_range(mine, datetime(2023, 6, 1, tzinfo=UTC), None) == [units["e2"]]
+    assert [i for i, _ in await store.search.unit_timeline(mine)] == [units["e1"], units["e2"]]
     assert len(await store.scope_event_contents(mine)) == 2
 
 

@@ -12,7 +12,7 @@ from memory_service.service import MemoryService
 from memory_service.settings import Settings
 from stores.job_queue import JobKind, RedisJobQueue
 from stores.sql.compression_cache import CacheEntry, CompressionCache
-from stores.sql.store import NewUnit
+from stores.sql.rows import NewUnit
 from tests.conftest import REDIS_URL
 
 OTHER = "other-tenant"

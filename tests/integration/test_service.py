@@ -111,7 +111,7 @@ async def test_indexes_survive_restart_and_rebuild_from_sql(settings: Settings, 
     await service.close()  # saves the FAISS index with its watermark
 
     reopened = await MemoryService.open(settings, embedder=embedder)
-    assert reopened.indexes.watermark == await reopened.store.last_change_seq()
+    assert reopened.indexes.watermark == await reopened.store.changes.last_seq()
     second = await reopened.context(Scope(user_id="conv-1"), query, 256)
     await reopened.close()
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from memory_service.domain import Event, MemoryUnitDraft, Scope
-from stores.sql.store import AlreadyCompressed, NewUnit, SqlStore
+from stores.sql.rows import NewUnit
+from stores.sql.store import AlreadyCompressed, SqlStore
 
 T0 = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
 
@@ -80,7 +81,7 @@ async def test_pending_events_then_compression_marks_them_done(store: SqlStore) 
     assert units[0].id > 0 and units[0].source_event_ids == ["e1"]
     assert await store.pending_events(scope) == []
     assert await store.pending_scopes() == []
-    changes = await store.changes_since(0)
+    changes = await store.changes.since(0)
     assert [(c.unit_id, c.op) for c in changes] == [(units[0].id, "upsert")]
 
     with pytest.raises(AlreadyCompressed):
@@ -99,13 +100,13 @@ async def test_lexical_search_is_scoped_and_ranked(store: SqlStore) -> None:
         ],
         [],
     )
-    hits = await store.lexical_search(Scope(user_id="u1"), "puppy adopted", 10)
+    hits = await store.search.lexical(Scope(user_id="u1"), "puppy adopted", 10)
     units = await store.units_by_ids("local", [i for i, _ in hits])
     assert [units[i].text for i, _ in hits] == ["Caroline adopted a golden retriever puppy"]
     # stemming: "running" matches "runs"
-    hits = await store.lexical_search(Scope(user_id="u1"), "runs", 10)
+    hits = await store.search.lexical(Scope(user_id="u1"), "runs", 10)
     assert len(hits) == 1
-    assert await store.lexical_search(Scope(user_id="u1"), "?!", 10) == []
+    assert await store.search.lexical(Scope(user_id="u1"), "?!", 10) == []
 
 
 async def test_delete_unit_logs_a_delete_and_leaves_lexical_index(store: SqlStore) -> None:
@@ -114,8 +115,8 @@ async def test_delete_unit_logs_a_delete_and_leaves_lexical_index(store: SqlStor
     assert await store.delete_unit("local", unit.id)
     assert not await store.delete_unit("local", unit.id)
     assert await store.get_unit("local", unit.id) is None
-    assert await store.lexical_search(Scope(user_id="u1"), "puppy", 10) == []
-    assert [c.op for c in await store.changes_since(0)] == ["upsert", "delete"]
+    assert await store.search.lexical(Scope(user_id="u1"), "puppy", 10) == []
+    assert [c.op for c in await store.changes.since(0)] == ["upsert", "delete"]
     # the raw event is untouched by deleting a unit derived from it
     assert [e.event_id for e in await store.list_events(Scope(user_id="u1"))] == ["e1"]
 
@@ -141,7 +142,7 @@ async def test_unit_round_trip_keeps_every_field(store: SqlStore) -> None:
     assert loaded.model_dump(exclude={"created_at", "updated_at"}) == saved.model_dump(exclude={"created_at", "updated_at"})
     assert loaded.event_time == T0 and loaded.valid_from == T0 and loaded.valid_to is None
     assert loaded.persons == ["Caroline"] and loaded.location == "Denver"
-    embeddings = await store.embeddings([saved.id])
+    embeddings = await store.changes.embeddings([saved.id])
     assert np.frombuffer(embeddings[saved.id][1], dtype=np.float32).tolist() == [0, 1, 2, 3]
 
 

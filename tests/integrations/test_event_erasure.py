@@ -6,7 +6,7 @@ from memory_service.domain import EventIn, MemoryUnitDraft, Scope
 from memory_service.embedding import SentenceTransformerEmbedder, to_bytes
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
-from stores.sql.store import NewUnit
+from stores.sql.rows import NewUnit
 
 
 async def test_erasing_an_event_restates_the_events_that_shared_its_unit(

@@ -1,0 +1,162 @@
+"""Consolidation's reads and writes: an owner's units, one atomic step of merges and closures, and history.
+
+The consolidator (memory_service) decides; this module claims and applies. A step is one
+transaction that claims the units it examined (`consolidated_at`), checks that every unit
+it merges into or closes is still valid, writes, and logs every changed unit, so two
+workers never merge the same units twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from memory_service.domain import MemoryUnit, Scope, utc_now
+from stores.sql.changes import log_upserts
+from stores.sql.engine import session_factory
+from stores.sql.rows import NewUnit, insert_units, unit_from_row
+from stores.sql.scoping import owned_by
+from stores.sql.tables import MemoryUnitRow
+
+
+class StaleConsolidation(RuntimeError):
+    """The units a consolidation plan was computed from changed meanwhile; nothing was saved."""
+
+
+@dataclass(frozen=True)
+class UnitClosure:
+    """Close a unit: it stays stored and reachable through history, but is no longer valid.
+
+    `valid_to=None` closes it at its own `valid_from` (a duplicate or a replaced abstraction:
+    it was never a separate truth), otherwise at that time (a fact updated then).
+    `superseded_by` is a unit id, or `replaced_by_new` an index into the new units saved
+    in the same call.
+    """
+
+    unit_id: int
+    note: dict[str, Any]
+    valid_to: datetime | None = None
+    superseded_by: int | None = None
+    replaced_by_new: int | None = None
+
+
+@dataclass(frozen=True)
+class ProvenanceMerge:
+    unit_id: int
+    event_ids: tuple[str, ...]
+    note: dict[str, Any]
+
+
+class Consolidation:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions = session_factory(engine)
+
+    async def owner_units(self, owner: Scope) -> list[tuple[MemoryUnit, bytes, bool]]:
+        """Currently valid units of an owner: (unit, embedding, already consolidated)."""
+        stmt = owned_by(select(MemoryUnitRow), owner).where(MemoryUnitRow.valid_to.is_(None))
+        async with self._sessions() as session:
+            rows = await session.scalars(stmt.order_by(MemoryUnitRow.valid_from, MemoryUnitRow.id))
+            return [(unit_from_row(r), r.embedding, r.consolidated_at is not None) for r in rows]
+
+    async def unconsolidated_owners(self) -> list[Scope]:
+        stmt = (
+            select(MemoryUnitRow.tenant, MemoryUnitRow.user_id, MemoryUnitRow.agent_id)
+            .where(MemoryUnitRow.consolidated_at.is_(None), MemoryUnitRow.valid_to.is_(None))
+            .distinct()
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(stmt)).all()
+        return [Scope(tenant=t, user_id=u, agent_id=a) for t, u, a in rows]
+
+    async def apply(
+        self,
+        tenant: str,
+        claim_ids: Sequence[int],
+        merges: Sequence[ProvenanceMerge] = (),
+        closures: Sequence[UnitClosure] = (),
+        new_units: Sequence[NewUnit] = (),
+    ) -> list[MemoryUnit]:
+        """Apply one consolidation step atomically; returns the new units.
+
+        `claim_ids` (the units this step examined for the first time) must all still be
+        unconsolidated, and every unit it merges into or closes must still be valid;
+        otherwise another worker got there first and `StaleConsolidation` is raised with
+        nothing written. This is what keeps two workers from merging twice.
+        """
+        now = utc_now()
+        touched = {m.unit_id for m in merges} | {c.unit_id for c in closures}
+        async with self._sessions() as session, session.begin():
+            if claim_ids:
+                ids = sorted(set(claim_ids))
+                claimed = await session.execute(
+                    update(MemoryUnitRow)
+                    .where(
+                        MemoryUnitRow.tenant == tenant,
+                        MemoryUnitRow.id.in_(ids),
+                        MemoryUnitRow.consolidated_at.is_(None),
+                        MemoryUnitRow.valid_to.is_(None),
+                    )
+                    .values(consolidated_at=now)
+                )
+                if claimed.rowcount != len(ids):
+                    raise StaleConsolidation(f"{len(ids) - claimed.rowcount} of {len(ids)} units already consolidated")
+            rows: dict[int, MemoryUnitRow] = {}
+            if touched:
+                found = await session.scalars(
+                    select(MemoryUnitRow)
+                    .where(MemoryUnitRow.tenant == tenant, MemoryUnitRow.id.in_(sorted(touched)))
+                    .with_for_update()
+                )
+                rows = {r.id: r for r in found}
+                stale = [i for i in touched if i not in rows or rows[i].valid_to is not None]
+                if stale:
+                    raise StaleConsolidation(f"units {sorted(stale)} changed meanwhile")
+            created = await insert_units(session, tenant, new_units, now, consolidated=True)
+            for merge in merges:
+                row = rows[merge.unit_id]
+                row.source_event_ids = list(dict.fromkeys([*row.source_event_ids, *merge.event_ids]))
+                row.history = [*row.history, {"at": now.isoformat(), **merge.note}]
+                row.updated_at = now
+            for closure in closures:
+                row = rows[closure.unit_id]
+                row.valid_to = closure.valid_to or row.valid_from
+                if closure.replaced_by_new is not None:
+                    row.superseded_by = created[closure.replaced_by_new].id
+                else:
+                    row.superseded_by = closure.superseded_by
+                row.history = [*row.history, {"at": now.isoformat(), **closure.note, "superseded_by": row.superseded_by}]
+                row.updated_at = now
+            await session.flush()
+            await log_upserts(session, tenant, sorted(touched) + [u.id for u in created], now)
+        return created
+
+    async def unit_history(self, tenant: str, unit_id: int) -> list[MemoryUnit]:
+        """The unit, the units it replaced (closed with superseded_by pointing at it, recursively)
+        and the units that replaced it, oldest first."""
+        seen: dict[int, MemoryUnit] = {}
+        frontier = [unit_id]
+        async with self._sessions() as session:
+            while frontier:
+                rows = list(
+                    await session.scalars(
+                        select(MemoryUnitRow).where(
+                            MemoryUnitRow.tenant == tenant,
+                            (MemoryUnitRow.id.in_(frontier)) | (MemoryUnitRow.superseded_by.in_(frontier)),
+                        )
+                    )
+                )
+                frontier = []
+                for row in rows:
+                    if row.id not in seen:
+                        seen[row.id] = unit_from_row(row)
+                        frontier.append(row.id)
+                        if row.superseded_by is not None and row.superseded_by not in seen:
+                            frontier.append(row.superseded_by)
+        if unit_id not in seen:
+            return []
+        return sorted(seen.values(), key=lambda u: (u.valid_from, u.id))
