@@ -29,9 +29,9 @@ from rich.table import Table
 
 from benchmarks.synthetic_log import SyntheticLog, generate
 from benchmarks.synthetic_paraphrase import generate as generate_paraphrase
-from memory_service import locomo
 from memory_service.domain import EventIn, MemoryUnit, Scope
-from memory_service.evaluation import evidence_recall
+from memory_service.eval import locomo
+from memory_service.eval.recall import evidence_recall
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 

@@ -22,10 +22,10 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from memory_service import locomo
 from memory_service.domain import Scope
-from memory_service.eval_locomo import ingest_samples
-from memory_service.evaluation import evidence_recall
+from memory_service.eval import locomo
+from memory_service.eval.recall import evidence_recall
+from memory_service.eval.run import ingest_samples
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 from memory_service.tokens import count_tokens

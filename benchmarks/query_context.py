@@ -5,7 +5,7 @@ selective-augmentation threshold (empty rate on adversarial questions vs false e
         --data-dir /tmp/locomo-dev --out benchmarks/results/query_context.json
 
 Ingests (and consolidates) into --data-dir once; later runs reuse it, so retrieval can be
-re-measured in a minute or two. Scoring uses `memory_service.eval_locomo.score` (evidence
+re-measured in a minute or two. Scoring uses `memory_service.eval.recall.score` (evidence
 recall by citation, content recall by text), the same as `memory-service eval locomo`.
 Every question is asked with the empty threshold off, so the sweep can say, for each
 threshold, which questions would have been answered with an empty context.
@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from memory_service import locomo
 from memory_service.domain import Scope
-from memory_service.eval_locomo import sample_turns, score
+from memory_service.eval import locomo
+from memory_service.eval.locomo import sample_turns
+from memory_service.eval.recall import score
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 

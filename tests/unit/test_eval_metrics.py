@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from memory_service.bm25_baseline import Turn, TurnBM25, sample_turns
-from memory_service.eval_locomo import BM25, OURS, Answer, EvalConfig, EvalRun, QuestionRecord, results, score
-from memory_service.evaluation import content_hit, content_stems, token_recall
+from memory_service.eval.bm25 import TurnBM25
+from memory_service.eval.locomo import Turn, sample_turns
+from memory_service.eval.recall import content_hit, content_stems, score, token_recall
+from memory_service.eval.report import results
+from memory_service.eval.run import BM25, OURS, Answer, EvalConfig, EvalRun, QuestionRecord
 from memory_service.tokens import count_tokens
 
 

@@ -2,12 +2,11 @@
 
 `compress` prints the units a compressor makes (for inspecting a backend or a
 prompt); `mi` measures how much information compressions keep about their
-windows, with the estimator in `compressors.mi`. Both register on the `memory_service.cli` app.
+windows, with the estimator in `compressors.mi`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,8 +18,7 @@ from rich.table import Table
 from compressors.base import Compressor
 from compressors.lm_process import LMProcessError
 from compressors.mi import create_scorer
-from memory_service.cli import InputFormat, app, err, fail, out, read_events
-from memory_service.domain import EventIn
+from memory_service.cli.common import InputFormat, err, fail, load_events, out
 from memory_service.offline_compression import (
     MIRow,
     compress_file_windows,
@@ -32,14 +30,9 @@ from memory_service.service import open_compressor
 from memory_service.settings import Settings
 
 
-def _load(file: Path, fmt: InputFormat) -> list[EventIn]:
-    try:
-        events = read_events(file, fmt)
-    except ValueError as exc:
-        fail(str(exc))
-    if not events:
-        fail(f"{file}: no events")
-    return events
+def register(app: typer.Typer) -> None:
+    app.command()(compress)
+    app.command()(mi)
 
 
 def _compressor(name: str, settings: Settings) -> Compressor:
@@ -50,7 +43,6 @@ def _compressor(name: str, settings: Settings) -> Compressor:
         fail(f"compressor {name}: {exc}")
 
 
-@app.command()
 def compress(
     file: Annotated[Path, typer.Argument(help="JSONL of events, or a LoCoMo JSON file with --format locomo.")],
     format: Annotated[InputFormat, typer.Option("--format", "-f")] = InputFormat.jsonl,
@@ -60,7 +52,7 @@ def compress(
 ) -> None:
     """Print the memory units a compressor makes from a file (nothing is stored)."""
     settings = Settings()
-    events = _load(file, format)[:limit]
+    events = load_events(file, format)[:limit]
     name = compressor or settings.compressor
     backend = _compressor(name, settings)
     run = compress_file_windows(backend, file_windows(events, settings.window_size, settings.window_overlap))
@@ -108,7 +100,6 @@ def mi_table(rows: Sequence[MIRow], title: str) -> Table:
     return table
 
 
-@app.command()
 def mi(
     file: Annotated[Path, typer.Argument(help="JSONL of events, or a LoCoMo JSON file with --format locomo.")],
     format: Annotated[InputFormat, typer.Option("--format", "-f")] = InputFormat.jsonl,
@@ -122,7 +113,7 @@ def mi(
     """Estimate I(X;Z) between windows of a file and their compressions, per compressor."""
     settings = Settings()
     names = compressor or [settings.compressor]
-    events = _load(file, format)
+    events = load_events(file, format)
     sampled = sample_windows(file_windows(events, settings.window_size, settings.window_overlap), sample, seed)
     if sum(len(ws) for _, ws in sampled) < 2:
         fail(f"{file}: fewer than 2 windows; the estimate needs a batch")
@@ -140,29 +131,3 @@ def mi(
         out.print(mi_table(rows, f"I(X;Z) on {file.name}, proxy {scorer.label}"))
         if any(r.as_dict()["saturated"] for r in rows):
             err.print("an estimate is at its log N bound: compare with a larger --sample")
-
-
-@app.command()
-def retry(
-    compressor: Annotated[str | None, typer.Option(help="LM compressor to retry with (default MEMORY_SERVICE_COMPRESSOR).")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="Most events re-queued in this run.")] = 10_000,
-) -> None:
-    """Compress again the windows an LM compressor failed on (stored meanwhile as extractive units)."""
-    from memory_service.service import MemoryService
-    from stores.sql.retry import count_marked
-
-    settings = Settings()
-    if compressor:
-        settings.compressor = compressor
-
-    async def _retry() -> dict[str, object]:
-        service = await MemoryService.open(settings, run_jobs=False)
-        try:
-            requeued, stats = await service.retry_failed_windows(limit)
-            left = await count_marked(service.store, service.compressor.name)
-        finally:
-            await service.close()
-        return {"requeued_events": requeued.events, "stand_in_units_deleted": requeued.units_deleted,
-                "units_created": stats.units, "still_marked": left, **stats.lm_summary()}
-
-    out.print_json(json.dumps(asyncio.run(_retry())))

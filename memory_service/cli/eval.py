@@ -1,4 +1,4 @@
-"""`memory-service eval locomo`: registered on the `memory_service.cli` app as the `eval` sub-app."""
+"""`memory-service eval locomo` (the `eval` sub-app): run `memory_service.eval` on a LoCoMo file and print its tables."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from memory_service.cli import app, err, fail, out
+from memory_service.cli.common import err, fail, out
 
-eval_app = typer.Typer(help="Evaluate retrieval quality on benchmark files.", no_args_is_help=True)
-app.add_typer(eval_app, name="eval")
+
+def register(app: typer.Typer) -> None:
+    eval_app = typer.Typer(help="Evaluate retrieval quality on benchmark files.", no_args_is_help=True)
+    eval_app.command("locomo")(locomo_command)
+    app.add_typer(eval_app, name="eval")
 
 
 def _csv(value: str | None) -> list[str]:
@@ -31,7 +34,6 @@ def _budgets(value: str) -> list[int]:
     return sorted(set(budgets))
 
 
-@eval_app.command("locomo")
 def locomo_command(
     path: Annotated[Path, typer.Argument(help="A LoCoMo-shaped JSON file (e.g. ../shared/bench/locomo/locomo_dev.json).")],
     out_path: Annotated[Path, typer.Option("--out", help="Write all numbers, the config and per-question details here (JSON).")],
@@ -50,8 +52,8 @@ def locomo_command(
 ) -> None:
     """Ingest a LoCoMo file, ask every question at every budget; compare with BM25 over raw turns."""
     # Imported here so that other commands do not pay for bm25s/scipy at start-up.
-    from memory_service.eval_locomo import EvalConfig, report, run_eval
-    from memory_service.eval_report import category_table, plot, recall_table, worst_table
+    from memory_service.eval.report import category_table, plot, recall_table, report, worst_table
+    from memory_service.eval.run import EvalConfig, run_eval
 
     if not path.is_file():
         fail(f"{path}: no such file")

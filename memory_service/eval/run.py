@@ -1,10 +1,10 @@
-"""`memory-service eval locomo`: evidence recall of the service's context vs BM25 over raw turns.
+"""The LoCoMo eval run (`memory-service eval locomo`): evidence recall of the service's context vs BM25 over raw turns.
 
 Each conversation is ingested through `MemoryService.ingest(wait=True)` (the code path of
 `POST /v1/events?wait=true`) under its own user_id (the sample_id), consolidated as the
 background worker would (`MemoryService.consolidate` on the owner), and every question is
 asked through `MemoryService.context` (what `POST /v1/context` calls) at every budget,
-all from the same ingested state. The baseline (`bm25_baseline.TurnBM25`) answers the same
+all from the same ingested state. The baseline (`eval/bm25.py`, `TurnBM25`) answers the same
 questions at the same budgets in the same run.
 
 Metrics per question, per method and budget (aggregated per category and over 1-4):
@@ -13,17 +13,18 @@ Metrics per question, per method and budget (aggregated per category and over 1-
   is in the context). Averaged over questions (`evidence_recall`) as the published
   baseline is, and pooled over evidence turns (`evidence_recall_turns`).
 - evidence content recall: share of evidence turns whose content mostly appears in the
-  context text (`evaluation.content_hit`: >= 50% of the turn's distinct content stems).
+  context text (`recall.content_hit`: >= 50% of the turn's distinct content stems).
 - answer-token recall: share of the gold answer's content stems in the context text.
 - empty: the service answered `empty=True`; for category 5 the share is the abstention
   rate (wanted), for 1-4 the false-empty rate (unwanted). BM25 is empty when no turn
   shares a word with the question.
+
+The metrics are computed in `eval/recall.py` and aggregated, with the config, in `eval/report.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -32,17 +33,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from memory_service import locomo
-from memory_service.bm25_baseline import Turn, TurnBM25, sample_turns
 from memory_service.domain import Scope
-from memory_service.evaluation import (
-    CONTENT_RECALL_THRESHOLD,
-    content_hit,
-    content_stems,
-    mean,
-    percentile,
-    token_recall,
-)
+from memory_service.eval import locomo
+from memory_service.eval.bm25 import TurnBM25
+from memory_service.eval.recall import score
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 from memory_service.tokens import count_tokens
@@ -50,8 +44,6 @@ from memory_service.tokens import count_tokens
 OURS = "service"
 BM25 = "bm25"
 METHODS = (OURS, BM25)
-ANSWERABLE = (1, 2, 3, 4)
-CATEGORY_NAMES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
 
 # A phase ("ingest", "consolidate", "questions") and its total -> a function advancing it.
 ProgressHook = Callable[[str, int], Callable[[int], None]]
@@ -132,32 +124,6 @@ class EvalRun:
     seconds: float = 0.0
 
 
-def git_commit() -> dict[str, Any] | None:
-    root = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if head.returncode != 0:
-        return None
-    return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
-
-
-def select_samples(path: Path, conversations: Sequence[str] | None) -> list[dict[str, Any]]:
-    """The file's samples, or the named ones in the given order; unknown names are an error."""
-    samples = locomo.load(path)
-    if not conversations:
-        return samples
-    by_id = {str(s.get("sample_id")): s for s in samples}
-    unknown = [c for c in conversations if c not in by_id]
-    if unknown:
-        raise ValueError(f"{path}: no conversation {', '.join(unknown)} (it has {', '.join(by_id)})")
-    return [by_id[c] for c in dict.fromkeys(conversations)]
-
-
 def _public_settings(settings: Settings) -> dict[str, Any]:
     secret = ("url", "key", "secret", "password")
     return {
@@ -171,20 +137,6 @@ def eval_settings(config: EvalConfig, data_dir: Path) -> Settings:
     if config.compressor:
         settings.compressor = config.compressor
     return settings
-
-
-def score(
-    evidence: Sequence[str],
-    answer: str | None,
-    turns: dict[str, Turn],
-    cited: set[str],
-    context: str,
-) -> tuple[list[str], list[str], float | None]:
-    """(evidence hits by citation, evidence hits by content, answer-token recall) of one context."""
-    stems = content_stems(context)
-    hits = [d for d in evidence if d in cited]
-    content = [d for d in evidence if d in turns and content_hit(turns[d].content, stems)]
-    return hits, content, token_recall(answer, stems) if answer else None
 
 
 async def ingest_samples(
@@ -247,7 +199,7 @@ async def _ask(
     for sample in samples:
         sample_id = str(sample["sample_id"])
         scope = Scope(user_id=sample_id)
-        turns = sample_turns(sample)
+        turns = locomo.sample_turns(sample)
         by_dia = {t.dia_id: t for t in turns}
         bm25 = await asyncio.to_thread(TurnBM25, turns, service.settings.tokenizer)
         for number, q in enumerate(questions[sample_id]):
@@ -291,7 +243,7 @@ async def _ask(
 async def run_eval(config: EvalConfig, progress: ProgressHook = _no_progress) -> EvalRun:
     if not config.budgets or any(b < 1 for b in config.budgets):
         raise ValueError("budgets must be positive token counts")
-    samples = select_samples(config.path, config.conversations)
+    samples = locomo.select_samples(config.path, config.conversations)
     if not samples:
         raise ValueError(f"{config.path}: no conversations")
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -317,111 +269,3 @@ async def run_eval(config: EvalConfig, progress: ProgressHook = _no_progress) ->
     )
 
 
-# --------------------------------------------------------------------------- aggregation
-
-
-def summarize(records: Sequence[QuestionRecord], method: str, budget: int) -> dict[str, Any]:
-    """Every metric for one method and budget over the given questions."""
-    answers = [(r, r.answers[method][budget]) for r in records if budget in r.answers.get(method, {})]
-    with_evidence = [(r, a) for r, a in answers if r.evidence]
-    evidence_turns = sum(len(r.evidence) for r, _ in with_evidence)
-    tokens = [a.tokens for _, a in answers]
-    latencies = [a.latency_ms for _, a in answers]
-    return {
-        "questions": len(answers),
-        "evidence_recall": mean([a.evidence_recall(r.evidence) or 0.0 for r, a in with_evidence]),
-        "evidence_recall_turns": sum(len(a.hits) for _, a in with_evidence) / evidence_turns if evidence_turns else None,
-        "content_recall": mean([a.content_recall(r.evidence) or 0.0 for r, a in with_evidence]),
-        "answer_recall": mean([a.answer_recall for _, a in answers if a.answer_recall is not None]),
-        "empty_rate": mean([float(a.empty) for _, a in answers]),
-        "context_tokens_mean": mean(tokens),
-        "context_tokens_p95": percentile(tokens, 95),
-        "units_mean": mean([a.units for _, a in answers]),
-        "cited_turns_mean": mean([a.cited_turns for _, a in answers]),
-        "latency_ms_p50": percentile(latencies, 50),
-        "latency_ms_p95": percentile(latencies, 95),
-    }
-
-
-def results(run: EvalRun) -> dict[str, dict[str, dict[str, Any]]]:
-    """method -> budget -> {"overall" (categories 1-4), "by_category": {"1".."5": ...}}."""
-    out: dict[str, dict[str, Any]] = {}
-    categories = sorted({r.category for r in run.records})
-    for method in METHODS:
-        out[method] = {}
-        for budget in run.config.budgets:
-            answerable = [r for r in run.records if r.category in ANSWERABLE]
-            overall = summarize(answerable, method, budget)
-            overall["false_empty_rate"] = overall.pop("empty_rate")
-            by_category = {}
-            for category in categories:
-                summary = summarize([r for r in run.records if r.category == category], method, budget)
-                key = "abstain_rate" if category == 5 else "false_empty_rate"
-                summary[key] = summary.pop("empty_rate")
-                by_category[str(category)] = summary
-            out[method][str(budget)] = {"overall": overall, "by_category": by_category}
-    return out
-
-
-def worst_questions(run: EvalRun, per_category: int, budget: int | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Per category, the service's worst questions at `budget` (default the largest): lowest
-    evidence recall, then lowest content recall; with what BM25 found at the same budget."""
-    budget = budget if budget is not None else max(run.config.budgets)
-    out: dict[str, list[dict[str, Any]]] = {}
-    for category in sorted({r.category for r in run.records}):
-        rows = [r for r in run.records if r.category == category and r.evidence]
-        rows.sort(
-            key=lambda r: (
-                r.answers[OURS][budget].evidence_recall(r.evidence),
-                r.answers[OURS][budget].content_recall(r.evidence),
-                r.id,
-            )
-        )
-        out[str(category)] = [
-            {
-                "id": r.id,
-                "question": r.question,
-                "answer": r.answer,
-                "evidence": r.evidence,
-                "missed": [d for d in r.evidence if d not in r.answers[OURS][budget].hits],
-                "evidence_recall": r.answers[OURS][budget].evidence_recall(r.evidence),
-                "content_recall": r.answers[OURS][budget].content_recall(r.evidence),
-                "bm25_evidence_recall": r.answers[BM25][budget].evidence_recall(r.evidence),
-                "empty": r.answers[OURS][budget].empty,
-                "tokens": r.answers[OURS][budget].tokens,
-            }
-            for r in rows[:per_category]
-        ]
-    return out
-
-
-def report(run: EvalRun, include_questions: bool = True, worst: int = 0) -> dict[str, Any]:
-    """Everything as JSON-ready data: config, ingest, results, and optionally per-question details."""
-    data: dict[str, Any] = {
-        "config": {
-            "file": str(run.config.path),
-            "conversations": sorted({r.sample_id for r in run.records}, key=[r.sample_id for r in run.records].index),
-            "budgets": run.config.budgets,
-            "compressor": run.settings.get("compressor"),
-            "consolidate": run.config.consolidate,
-            "data_dir": str(run.config.data_dir) if run.config.data_dir else None,
-            "git": git_commit(),
-            "started_at": run.started_at,
-            "seconds": run.seconds,
-            "settings": run.settings,
-            "baseline": "BM25 (bm25s, English stop words, Snowball stems) over raw turns, greedy fill to the budget",
-            "metrics": {
-                "content_recall_threshold": CONTENT_RECALL_THRESHOLD,
-                "evidence_recall": "mean over questions of the share of evidence turns cited",
-                "evidence_recall_turns": "evidence turns cited / all evidence turns",
-            },
-        },
-        "ingest": run.ingest,
-        "consolidation": run.consolidation,
-        "results": results(run),
-    }
-    if worst:
-        data["worst"] = worst_questions(run, worst)
-    if include_questions:
-        data["questions"] = [r.to_json() for r in run.records]
-    return data

@@ -1,4 +1,4 @@
-"""`memory-service keys create|list|revoke`: per-tenant API keys (registered on the `memory_service.cli` app).
+"""`memory-service keys create|list|revoke`: per-tenant API keys (the `keys` sub-app).
 
 Works on the database directly (the service need not run). The full key is printed once,
 by `create`, on stdout alone so it can be captured; nothing can show it again.
@@ -13,13 +13,18 @@ import typer
 from rich.table import Table
 
 from memory_service.auth import InvalidTenant, check_tenant, create_key
-from memory_service.cli import app, err, fail, out, run
+from memory_service.cli.common import err, fail, out, run
 from memory_service.settings import Settings
 from stores.sql.api_keys import ApiKeyTable
 from stores.sql.store import SqlStore
 
-keys_app = typer.Typer(help="Per-tenant API keys: create, list, revoke.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
+
+def register(app: typer.Typer) -> None:
+    keys_app = typer.Typer(help="Per-tenant API keys: create, list, revoke.", no_args_is_help=True)
+    keys_app.command("create")(keys_create)
+    keys_app.command("list")(keys_list)
+    keys_app.command("revoke")(keys_revoke)
+    app.add_typer(keys_app, name="keys")
 
 
 async def _with_store(action: Any) -> Any:
@@ -30,7 +35,6 @@ async def _with_store(action: Any) -> Any:
         await store.close()
 
 
-@keys_app.command("create")
 def keys_create(
     tenant: Annotated[str, typer.Option("--tenant", help="The tenant this key acts as.")],
     name: Annotated[str | None, typer.Option("--name", help="A label to recognise the key by.")] = None,
@@ -51,7 +55,6 @@ def keys_create(
     print(created.key)
 
 
-@keys_app.command("list")
 def keys_list(
     tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant's keys.")] = None,
     all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
@@ -79,7 +82,6 @@ def keys_list(
     out.print(table)
 
 
-@keys_app.command("revoke")
 def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key id (as `keys list` shows it) or the whole key.")],
     tenant: Annotated[str, typer.Option("--tenant", help="The key's tenant (a guard against revoking another tenant's key).")],

@@ -1,9 +1,10 @@
-"""Reading LoCoMo-shaped files (the `locomo10.json` layout) as events and questions."""
+"""Reading LoCoMo-shaped files (the `locomo10.json` layout) as events, questions and raw turns."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,9 @@ from memory_service.domain import EventIn
 
 _SESSION = re.compile(r"^session_(\d+)$")
 _DIA = re.compile(r"D\s*:?\s*(\d+)\s*:\s*(\d+)")
+
+ANSWERABLE = (1, 2, 3, 4)
+CATEGORY_NAMES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
 
 
 @dataclass(frozen=True)
@@ -38,16 +42,30 @@ def load(path: Path | str) -> list[dict[str, Any]]:
     return data
 
 
+def select_samples(path: Path, conversations: Sequence[str] | None) -> list[dict[str, Any]]:
+    """The file's samples, or the named ones in the given order; unknown names are an error."""
+    samples = load(path)
+    if not conversations:
+        return samples
+    by_id = {str(s.get("sample_id")): s for s in samples}
+    unknown = [c for c in conversations if c not in by_id]
+    if unknown:
+        raise ValueError(f"{path}: no conversation {', '.join(unknown)} (it has {', '.join(by_id)})")
+    return [by_id[c] for c in dict.fromkeys(conversations)]
+
+
+def _sessions(conversation: dict[str, Any]) -> list[tuple[int, str]]:
+    """(number, key) of each `session_<n>` in the conversation, in session order."""
+    return sorted((int(m.group(1)), key) for key in conversation if (m := _SESSION.match(key)))
+
+
 def sample_events(sample: dict[str, Any]) -> list[EventIn]:
     """One user_id per conversation, a session_id per session, event_id `<sample_id>/<dia_id>`."""
     sample_id = str(sample["sample_id"])
     conversation = sample["conversation"]
     speaker_a = conversation.get("speaker_a")
     events: list[EventIn] = []
-    sessions = sorted(
-        (int(m.group(1)), key) for key in conversation if (m := _SESSION.match(key))
-    )
-    for number, key in sessions:
+    for number, key in _sessions(conversation):
         started = parse_session_time(conversation[f"{key}_date_time"])
         for i, turn in enumerate(conversation[key]):
             metadata: dict[str, Any] = {"dia_id": turn["dia_id"]}
@@ -89,4 +107,38 @@ def sample_questions(sample: dict[str, Any]) -> list[Question]:
             category=int(qa["category"]),
         )
         for qa in sample.get("qa", [])
+    ]
+
+
+@dataclass(frozen=True)
+class Turn:
+    dia_id: str
+    speaker: str
+    text: str
+    caption: str | None
+    session_date: str
+
+    @property
+    def content(self) -> str:
+        """What the turn says: its text and, for an image turn, the caption."""
+        return f"{self.text} {self.caption}".strip() if self.caption else self.text
+
+    def render(self) -> str:
+        image = f" [image: {self.caption}]" if self.caption else ""
+        return f"{self.speaker}: {self.text}{image}"
+
+
+def sample_turns(sample: dict[str, Any]) -> list[Turn]:
+    """A LoCoMo sample's turns in conversation order."""
+    conversation = sample["conversation"]
+    return [
+        Turn(
+            dia_id=str(turn["dia_id"]),
+            speaker=str(turn.get("speaker", "")),
+            text=str(turn.get("text") or ""),
+            caption=turn.get("blip_caption") or None,
+            session_date=str(conversation.get(f"{key}_date_time", "")),
+        )
+        for _, key in _sessions(conversation)
+        for turn in conversation[key]
     ]

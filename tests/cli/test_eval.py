@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from memory_service.cli import app
+from memory_service.cli.main import app
 
 DEV_SPLIT = Path(__file__).resolve().parents[2].parent / "shared" / "bench" / "locomo" / "locomo_dev.json"
 

@@ -17,52 +17,14 @@ gives 0.49 at 512, so the published numbers are question averages.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any
 
 import bm25s
 import numpy as np
 import Stemmer
 
+from memory_service.eval.locomo import Turn
 from memory_service.tokens import count_tokens
-
-_SESSION = re.compile(r"^session_(\d+)$")
-
-
-@dataclass(frozen=True)
-class Turn:
-    dia_id: str
-    speaker: str
-    text: str
-    caption: str | None
-    session_date: str
-
-    @property
-    def content(self) -> str:
-        """What the turn says: its text and, for an image turn, the caption."""
-        return f"{self.text} {self.caption}".strip() if self.caption else self.text
-
-    def render(self) -> str:
-        image = f" [image: {self.caption}]" if self.caption else ""
-        return f"{self.speaker}: {self.text}{image}"
-
-
-def sample_turns(sample: dict[str, Any]) -> list[Turn]:
-    """A LoCoMo sample's turns in conversation order."""
-    conversation = sample["conversation"]
-    sessions = sorted((int(m.group(1)), key) for key in conversation if (m := _SESSION.match(key)))
-    return [
-        Turn(
-            dia_id=str(turn["dia_id"]),
-            speaker=str(turn.get("speaker", "")),
-            text=str(turn.get("text") or ""),
-            caption=turn.get("blip_caption") or None,
-            session_date=str(conversation.get(f"{key}_date_time", "")),
-        )
-        for _, key in sessions
-        for turn in conversation[key]
-    ]
 
 
 @dataclass(frozen=True)

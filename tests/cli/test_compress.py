@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from memory_service.cli import app
+from memory_service.cli.main import app
 
 EVENTS = [
     {"event_id": "d1", "agent_id": "deployer", "role": "user", "speaker": "Priya",
@@ -82,3 +82,49 @@ def test_ingest_with_an_lm_compressor_reports_what_it_did(log_file: Path) -> Non
     summary = json.loads(result.stdout[result.stdout.index("{"):])
     assert summary["events"] == 4 and summary["windows"] == 2 and summary["lm_calls"] >= 1
     assert {"cache_hits", "fallback_windows", "rejected_units", "lm_completion_tokens"} <= set(summary)
+
+
+def test_compress_prints_a_table_and_a_summary(log_file: Path) -> None:
+    result = CliRunner().invoke(app, ["compress", str(log_file), "--limit", "2"])
+    assert result.exit_code == 0, result.output
+    assert "extractive: events.jsonl" in result.stdout and "port 5433" in result.stdout
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    assert summary["compressor"] == "extractive"
+
+
+def test_compress_and_mi_reject_bad_files(log_file: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    for command in ("compress", "mi"):
+        missing = CliRunner().invoke(app, [command, str(tmp_path / "nope.jsonl")])
+        assert missing.exit_code == 1 and "no such file" in " ".join(missing.stderr.split())
+        nothing = CliRunner().invoke(app, [command, str(empty)])
+        assert nothing.exit_code == 1 and "no events" in " ".join(nothing.stderr.split())
+    assert CliRunner().invoke(app, ["compress", str(log_file), "--limit", "0"]).exit_code == 2
+
+
+def test_mi_rejects_bad_input(log_file: Path, tmp_path: Path) -> None:
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps(EVENTS[0]) + "\n")
+    result = CliRunner().invoke(app, ["mi", str(one), "-c", "extractive"])
+    assert result.exit_code == 1 and "fewer than 2 windows" in " ".join(result.stderr.split())
+
+    result = CliRunner().invoke(app, ["mi", str(log_file), "-c", "extractive", "--proxy-backend", "nope"])
+    assert result.exit_code == 1 and "proxy model:" in " ".join(result.stderr.split())
+
+    result = CliRunner().invoke(app, ["mi", str(log_file), "--sample", "1"])
+    assert result.exit_code == 2 and "Invalid value for '--sample'" in " ".join(result.stderr.split())
+
+
+@pytest.mark.slow
+def test_mi_measures_one_compressor_with_the_packaged_proxy(log_file: Path) -> None:
+    result = CliRunner().invoke(app, ["mi", str(log_file), "-c", "extractive", "--sample", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["proxy"] == "SmolLM2-135M-Instruct.Q4_1"
+    [row] = report["results"]
+    assert row["compressor"] == "extractive" and row["n"] == 2 and 0.0 <= row["mi_bits"] <= row["upper_bound_bits"]
+
+    table = CliRunner().invoke(app, ["mi", str(log_file), "--sample", "2"])  # the configured compressor, as a table
+    assert table.exit_code == 0, table.output
+    assert "I(X;Z) on events.jsonl, proxy SmolLM2-135M-Instruct.Q4_1" in " ".join(table.stdout.split())

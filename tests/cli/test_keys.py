@@ -11,7 +11,7 @@ import httpx
 from typer.testing import CliRunner
 
 from api.app import create_app
-from memory_service.cli import app
+from memory_service.cli.main import app
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 from stores.sql.api_keys import ApiKeyTable
@@ -57,3 +57,16 @@ async def test_create_list_revoke(tmp_path: Path, embedder) -> None:  # type: ig
     assert [r["revoked_at"] is not None for r in json.loads((await cli("keys", "list", "--all", "--json")).stdout)] == [True]
     bad = (await cli("keys", "create", "--tenant", "no spaces"))
     assert bad.exit_code == 2 and "invalid tenant" in bad.stderr
+
+
+def test_keys_on_an_empty_database_and_bad_options(tmp_path: Path) -> None:
+    runner = CliRunner()
+    env = {"MEMORY_SERVICE_DATA_DIR": str(tmp_path / "data")}
+    listed = runner.invoke(app, ["keys", "list", "--json", "--tenant", "acme"], env=env)
+    assert listed.exit_code == 0 and json.loads(listed.stdout) == []
+    missing = runner.invoke(app, ["keys", "revoke", "some-id"], env=env)
+    assert missing.exit_code == 2 and "Missing option '--tenant'" in " ".join(missing.stderr.split())
+    negative = runner.invoke(app, ["keys", "create", "--tenant", "acme", "--rate-limit", "-1"], env=env)
+    assert negative.exit_code == 2 and "Invalid value for '--rate-limit'" in " ".join(negative.stderr.split())
+    unknown = runner.invoke(app, ["keys", "rotate"], env=env)
+    assert unknown.exit_code == 2 and "No such command 'rotate'" in " ".join(unknown.stderr.split())

@@ -1,8 +1,8 @@
-"""Asking a LoCoMo-shaped file's questions through the service and scoring what comes back.
+"""The eval's metrics: evidence recall, and the text metrics (content recall, answer-token recall).
 
 Evidence recall: the share of annotated evidence turns (categories 1-4) that a unit in
 the returned context cites. `evidence_recall` serves the benchmarks; the text metrics
-below (content recall, answer-token recall) serve `memory_service.eval_locomo`.
+below (content recall, answer-token recall) and `score` serve `memory_service.eval.run`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import numpy as np
 import Stemmer
 
 from compressors.text import STOPWORDS
-from memory_service import locomo
 from memory_service.domain import Scope
+from memory_service.eval import locomo
+from memory_service.eval.locomo import Turn
 from memory_service.service import MemoryService
 
 
@@ -149,3 +150,17 @@ def mean(values: Sequence[float]) -> float | None:
 
 def percentile(values: Sequence[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if len(values) else None
+
+
+def score(
+    evidence: Sequence[str],
+    answer: str | None,
+    turns: dict[str, Turn],
+    cited: set[str],
+    context: str,
+) -> tuple[list[str], list[str], float | None]:
+    """(evidence hits by citation, evidence hits by content, answer-token recall) of one context."""
+    stems = content_stems(context)
+    hits = [d for d in evidence if d in cited]
+    content = [d for d in evidence if d in turns and content_hit(turns[d].content, stems)]
+    return hits, content, token_recall(answer, stems) if answer else None

@@ -1,0 +1,1 @@
+"""The `memory-service` command line: `main.py` builds the app, one module per group of commands."""
