@@ -18,7 +18,10 @@ from api.db_errors import install_unavailable_handlers
 from api.metrics import install_metrics
 from api.openapi_errors import install_error_docs
 from api.request_context import install_request_context
-from api.schemas import (
+from memory_service.context_api import context_response
+from memory_service.domain import Event, MemoryUnit, Scope
+from memory_service.ingestion import BatchTooLarge, InvalidBatch
+from memory_service.schemas import (
     ContextRequest,
     ContextResponse,
     DeleteResponse,
@@ -28,14 +31,11 @@ from api.schemas import (
     IngestRequest,
     IngestResponse,
     JobsResponse,
+    LMProcessHealth,
     MemoryHistory,
     MemoryPage,
     ScopeDeleteResponse,
 )
-from memory_service.context_api import context_response
-from memory_service.domain import Event, MemoryUnit, Scope
-from memory_service.ingestion import BatchTooLarge, InvalidBatch
-from memory_service.schemas import LMProcessHealth
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 

@@ -1,7 +1,7 @@
 """Request and response bodies of the REST API, shared by the API, the Python client and the integrations.
 
 They live here, not in `api`, because `memory_service` must not import `api`.
-New request/response models go in this module; `api.schemas` re-exports them.
+New request/response models go in this module; `api.app` imports them from here.
 """
 
 from __future__ import annotations
