@@ -1,12 +1,9 @@
-"""Python client for the REST API: `MemoryClient` (sync) and `AsyncMemoryClient` (asyncio), over httpx.
+"""`MemoryClient` (blocking) and `AsyncMemoryClient` (asyncio) over httpx, and their retry policy.
 
-Both are typed with the API's own models (`memory_service.schemas`, `memory_service.domain`).
-Every endpoint is described once as a `Call` (method, path, body, response model); the two
-clients only differ in how they send it. 429 and 503 answers, and connections that never
-reached the server, are retried with exponential backoff (honouring `Retry-After`). Events
-are given an `event_id` before the first try, so a retried ingest cannot store them twice.
-
-For a service in this process (no server), see `api.inprocess.InProcessService`.
+Both send the same `Call`s (`client/calls.py`) and differ only in how they wait. 429 and 503
+answers, and connections that never reached the server, are retried with exponential backoff
+(honouring `Retry-After`); `RetryPolicy` decides, for both clients, whether and how long to
+wait before the next try.
 """
 
 from __future__ import annotations
@@ -15,25 +12,22 @@ import asyncio
 import os
 import random
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
-from urllib.parse import quote
+from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel
 
+from memory_service.client.calls import Call, Calls, T
+from memory_service.client.errors import ConnectionFailed, error_from_response
 from memory_service.domain import Event, EventIn, MemoryUnit
 from memory_service.schemas import (
-    ContextRequest,
     ContextResponse,
     DeleteResponse,
     EventDeleteResponse,
     EventPage,
     Health,
-    IngestRequest,
     IngestResponse,
     JobsResponse,
     MemoryHistory,
@@ -41,85 +35,12 @@ from memory_service.schemas import (
     ScopeDeleteResponse,
 )
 
-T = TypeVar("T", bound=BaseModel)
-
 DEFAULT_URL = "http://127.0.0.1:8080"
 URL_ENV = "MEMORY_SERVICE_URL"
 API_KEY_ENV = "MEMORY_SERVICE_API_KEY"
 
-
-# -- errors ---------------------------------------------------------------------
-
-
-class MemoryServiceError(Exception):
-    """A request failed. `message` is the server's `detail` when it sent one."""
-
-    def __init__(self, message: str, status_code: int | None = None, body: Any = None) -> None:
-        super().__init__(f"{status_code}: {message}" if status_code else message)
-        self.message = message
-        self.status_code = status_code
-        self.body = body
-
-
-class ConnectionFailed(MemoryServiceError):
-    """The server could not be reached (after the retries)."""
-
-
-class InvalidRequest(MemoryServiceError):
-    """400 or 422: the message names the offending field."""
-
-
-class AuthenticationFailed(MemoryServiceError):
-    """401 or 403: missing or wrong API key."""
-
-
-class NotFound(MemoryServiceError):
-    """404."""
-
-
-class PayloadTooLarge(MemoryServiceError):
-    """413: over the service's size limits."""
-
-
-class RateLimited(MemoryServiceError):
-    """429, after the retries."""
-
-
-class ServiceUnavailable(MemoryServiceError):
-    """503, after the retries."""
-
-
-class ServerError(MemoryServiceError):
-    """Any other 5xx."""
-
-
-_ERRORS: dict[int, type[MemoryServiceError]] = {
-    400: InvalidRequest,
-    401: AuthenticationFailed,
-    403: AuthenticationFailed,
-    404: NotFound,
-    413: PayloadTooLarge,
-    422: InvalidRequest,
-    429: RateLimited,
-    503: ServiceUnavailable,
-}
-
-
-def error_from_response(response: httpx.Response) -> MemoryServiceError:
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = response.text
-    detail = body.get("detail") if isinstance(body, dict) else None
-    if isinstance(detail, list):  # FastAPI's default validation shape
-        detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail if isinstance(d, dict))
-    message = str(detail) if detail else (body if isinstance(body, str) and body else response.reason_phrase)
-    status = response.status_code
-    kind = _ERRORS.get(status, ServerError if status >= 500 else MemoryServiceError)
-    return kind(message, status, body)
-
-
-# -- retries --------------------------------------------------------------------
+# Connection never made: the request did not reach the server, so any call may be retried.
+_RETRYABLE_TRANSPORT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 @dataclass(frozen=True)
@@ -141,128 +62,38 @@ class RetryPolicy:
                     pass
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
+    def after_response(self, attempt: int, response: httpx.Response) -> float | None:
+        """Seconds to wait before trying again after try `attempt` got `response`; None: it is the answer."""
+        if response.status_code not in self.statuses or attempt >= self.max_retries:
+            return None
+        return self.delay(attempt, response)
+
+    def after_error(self, call: Call[Any], attempt: int, exc: httpx.HTTPError) -> float:
+        """Seconds to wait before trying again after try `attempt` failed in transport; raises
+        `ConnectionFailed` when the request may have reached the server or the retries are spent."""
+        if isinstance(exc, _RETRYABLE_TRANSPORT) and attempt < self.max_retries:
+            return self.delay(attempt)
+        raise ConnectionFailed(f"{call.method} {call.path}: {exc!r}") from exc
+
 
 NO_RETRY = RetryPolicy(max_retries=0)
 
 
-# -- calls ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Call(Generic[T]):
-    """One REST request and the model its answer parses into."""
-
-    method: Literal["GET", "POST", "DELETE"]
-    path: str
-    model: type[T]
-    params: Mapping[str, Any] | None = None
-    body: BaseModel | None = None
-
-    def json(self) -> Any:
-        return None if self.body is None else self.body.model_dump(mode="json", exclude_unset=True)
-
-
-def _scope(user_id: str | None, agent_id: str | None, session_id: str | None) -> dict[str, str]:
-    given = {"user_id": user_id, "agent_id": agent_id, "session_id": session_id}
-    return {k: v for k, v in given.items() if v is not None}
-
-
-def _with_ids(events: Sequence[EventIn | Mapping[str, Any]]) -> list[EventIn]:
-    out: list[EventIn] = []
-    for event in events:
-        e = event if isinstance(event, EventIn) else EventIn.model_validate(event)
-        if e.event_id is None:
-            e = e.model_copy(update={"event_id": uuid.uuid4().hex})
-        out.append(e)
-    return out
-
-
-class Calls:
-    """Every endpoint of the API as a `Call`; the clients send them."""
-
-    @staticmethod
-    def ingest(events: Sequence[EventIn | Mapping[str, Any]], wait: bool = False) -> Call[IngestResponse]:
-        body = IngestRequest(events=_with_ids(events), wait=wait)
-        return Call("POST", "/v1/events", IngestResponse, body=body)
-
-    @staticmethod
-    def context(query: str, **fields: Any) -> Call[ContextResponse]:
-        given = {k: v for k, v in fields.items() if v is not None}
-        return Call("POST", "/v1/context", ContextResponse, body=ContextRequest(query=query, **given))
-
-    @staticmethod
-    def list_memories(
-        user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None,
-        limit: int = 100, offset: int = 0,
-    ) -> Call[MemoryPage]:
-        params = {**_scope(user_id, agent_id, session_id), "limit": limit, "offset": offset}
-        return Call("GET", "/v1/memories", MemoryPage, params=params)
-
-    @staticmethod
-    def get_memory(unit_id: int) -> Call[MemoryUnit]:
-        return Call("GET", f"/v1/memories/{int(unit_id)}", MemoryUnit)
-
-    @staticmethod
-    def memory_history(unit_id: int) -> Call[MemoryHistory]:
-        return Call("GET", f"/v1/memories/{int(unit_id)}/history", MemoryHistory)
-
-    @staticmethod
-    def jobs(dead_letters: int = 20) -> Call[JobsResponse]:
-        return Call("GET", "/v1/jobs", JobsResponse, params={"dead_letters": dead_letters})
-
-    @staticmethod
-    def delete_memory(unit_id: int) -> Call[DeleteResponse]:
-        return Call("DELETE", f"/v1/memories/{int(unit_id)}", DeleteResponse)
-
-    @staticmethod
-    def list_events(
-        user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None,
-        limit: int = 100, offset: int = 0, event_id_prefix: str | None = None,
-    ) -> Call[EventPage]:
-        params: dict[str, Any] = {**_scope(user_id, agent_id, session_id), "limit": limit, "offset": offset}
-        if event_id_prefix:
-            params["event_id_prefix"] = event_id_prefix
-        return Call("GET", "/v1/events", EventPage, params=params)
-
-    @staticmethod
-    def get_event(event_id: str) -> Call[Event]:
-        return Call("GET", f"/v1/events/{quote(event_id, safe='')}", Event)
-
-    @staticmethod
-    def delete_event(event_id: str) -> Call[EventDeleteResponse]:
-        return Call("DELETE", f"/v1/events/{quote(event_id, safe='')}", EventDeleteResponse)
-
-    @staticmethod
-    def erase_scope(
-        user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None
-    ) -> Call[ScopeDeleteResponse]:
-        return Call("DELETE", "/v1/scopes", ScopeDeleteResponse, params=_scope(user_id, agent_id, session_id))
-
-    @staticmethod
-    def health() -> Call[Health]:
-        return Call("GET", "/healthz", Health)
-
-
-# -- clients --------------------------------------------------------------------
-
-
-def _headers(api_key: str | None) -> dict[str, str]:
+def _http_options(base_url: str | None, api_key: str | None, timeout: float) -> dict[str, Any]:
+    """httpx client options: `base_url` defaults to $MEMORY_SERVICE_URL, then DEFAULT_URL; `api_key`
+    to $MEMORY_SERVICE_API_KEY (sent as `Authorization: Bearer ...`)."""
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
-    return {"authorization": f"Bearer {key}"} if key else {}
-
-
-def _base_url(base_url: str | None) -> str:
-    return (base_url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
+    return {
+        "base_url": (base_url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/"),
+        "headers": {"authorization": f"Bearer {key}"} if key else {},
+        "timeout": timeout,
+    }
 
 
 def _parse(call: Call[T], response: httpx.Response) -> T:
     if response.is_success:
         return call.model.model_validate_json(response.content)
     raise error_from_response(response)
-
-
-# Connection never made: the request did not reach the server, so any call may be retried.
-_RETRYABLE_TRANSPORT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class MemoryClient:
@@ -279,9 +110,7 @@ class MemoryClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.retry = retry
-        self._http = httpx.Client(
-            base_url=_base_url(base_url), headers=_headers(api_key), timeout=timeout, transport=transport
-        )
+        self._http = httpx.Client(**_http_options(base_url, api_key, timeout), transport=transport)
 
     def __enter__(self) -> MemoryClient:
         return self
@@ -297,16 +126,13 @@ class MemoryClient:
         while True:
             try:
                 response = self._http.request(call.method, call.path, params=call.params, json=call.json())
-            except _RETRYABLE_TRANSPORT as exc:
-                if attempt >= self.retry.max_retries:
-                    raise ConnectionFailed(f"{call.method} {call.path}: {exc!r}") from exc
-                time.sleep(self.retry.delay(attempt))
             except httpx.HTTPError as exc:
-                raise ConnectionFailed(f"{call.method} {call.path}: {exc!r}") from exc
+                wait = self.retry.after_error(call, attempt, exc)
             else:
-                if response.status_code not in self.retry.statuses or attempt >= self.retry.max_retries:
+                wait = self.retry.after_response(attempt, response)
+                if wait is None:
                     return _parse(call, response)
-                time.sleep(self.retry.delay(attempt, response))
+            time.sleep(wait)
             attempt += 1
 
     def ingest(self, events: Sequence[EventIn | Mapping[str, Any]], *, wait: bool = False) -> IngestResponse:
@@ -402,9 +228,7 @@ class AsyncMemoryClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.retry = retry
-        self._http = httpx.AsyncClient(
-            base_url=_base_url(base_url), headers=_headers(api_key), timeout=timeout, transport=transport
-        )
+        self._http = httpx.AsyncClient(**_http_options(base_url, api_key, timeout), transport=transport)
 
     async def __aenter__(self) -> AsyncMemoryClient:
         return self
@@ -420,16 +244,13 @@ class AsyncMemoryClient:
         while True:
             try:
                 response = await self._http.request(call.method, call.path, params=call.params, json=call.json())
-            except _RETRYABLE_TRANSPORT as exc:
-                if attempt >= self.retry.max_retries:
-                    raise ConnectionFailed(f"{call.method} {call.path}: {exc!r}") from exc
-                await asyncio.sleep(self.retry.delay(attempt))
             except httpx.HTTPError as exc:
-                raise ConnectionFailed(f"{call.method} {call.path}: {exc!r}") from exc
+                wait = self.retry.after_error(call, attempt, exc)
             else:
-                if response.status_code not in self.retry.statuses or attempt >= self.retry.max_retries:
+                wait = self.retry.after_response(attempt, response)
+                if wait is None:
                     return _parse(call, response)
-                await asyncio.sleep(self.retry.delay(attempt, response))
+            await asyncio.sleep(wait)
             attempt += 1
 
     async def ingest(self, events: Sequence[EventIn | Mapping[str, Any]], *, wait: bool = False) -> IngestResponse:
