@@ -16,6 +16,7 @@ from typing import NoReturn, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from memory_service.domain import EventIn
 from memory_service.eval import locomo
@@ -33,7 +34,8 @@ class InputFormat(StrEnum):
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    # One unwrapped line (a path must stay greppable), the message never read as markup.
+    err.print("[red]error:[/red]", escape(message), highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
