@@ -19,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from compressors.lm_process import LMProcessStatus
+from compressors.lm.process import LMProcessStatus
 from stores.job_queue import QueueStats
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from compressors.base import Compressor, create_compressor  # noqa: E402
-from compressors.mi import LlamaCppScorer  # noqa: E402
+from compressors.lm.scoring import LlamaCppScorer  # noqa: E402
 from memory_service.domain import EventIn, Scope, ToolCall  # noqa: E402
 from memory_service.embedding import Embedder, SentenceTransformerEmbedder  # noqa: E402
 from memory_service.eval import locomo  # noqa: E402

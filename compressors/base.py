@@ -61,13 +61,26 @@ def compress_window(compressor: Compressor, window: CompressionWindow) -> Window
 
 CompressorFactory = Callable[..., Compressor]
 
+# Built-in backends by name: "module:factory" and whether the model runs native code
+# (llama.cpp, torch; those run in a child process when isolation is asked for). Nothing
+# is imported until a backend is asked for, and no backend imports this registry.
+BUILTIN: dict[str, tuple[str, bool]] = {
+    "extractive": ("compressors.extractive:create_extractive", False),
+    "llama_cpp": ("compressors.backends.llamacpp:create_llama_cpp", True),
+    "transformers": ("compressors.backends.hf:create_transformers", True),
+    "openai": ("compressors.backends.openai_compat:create_openai", False),
+}
+# A package adds a backend with an entry point in this group, name = "package.module:factory";
+# like a "module:callable" name, it counts as native (runs isolated when asked).
+ENTRY_POINT_GROUP = "memory_service.compressors"
+
 _REGISTRY: dict[str, CompressorFactory] = {}
-# Backends whose model runs native code (llama.cpp, torch): these run in a child process
-# when isolation is asked for. A backend given as "module:callable" counts as native.
 _NATIVE: set[str] = set()
 
 
 def register_compressor(name: str, native: bool = False) -> Callable[[CompressorFactory], CompressorFactory]:
+    """Register a factory under `name` from code (a test, an embedding application)."""
+
     def decorator(factory: CompressorFactory) -> CompressorFactory:
         _REGISTRY[name] = factory
         if native:
@@ -77,51 +90,62 @@ def register_compressor(name: str, native: bool = False) -> Callable[[Compressor
     return decorator
 
 
+def _entry_points() -> dict[str, str]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
 def available_compressors() -> list[str]:
-    _load_builtin()
-    return sorted(_REGISTRY)
+    return sorted({*BUILTIN, *_REGISTRY, *_entry_points()})
+
+
+def _spec(name: str) -> str | None:
+    """The "module:callable" a backend name loads from (None: registered from code, or unknown)."""
+    if ":" in name:
+        return name
+    if name in _REGISTRY:
+        return None
+    if name in BUILTIN:
+        return BUILTIN[name][0]
+    return _entry_points().get(name)
 
 
 def compressor_factory(name: str) -> CompressorFactory:
     """The factory registered as `name`, or the callable a "package.module:callable" name points to."""
-    if ":" in name:
-        from compressors.lm_process import resolve
-
-        try:
-            return resolve(name)
-        except (ImportError, AttributeError, ValueError) as exc:
-            raise ValueError(f"compressor {name!r} cannot be loaded: {exc}") from None
-    _load_builtin()
-    try:
+    if name in _REGISTRY:
         return _REGISTRY[name]
-    except KeyError:
+    spec = _spec(name)
+    if spec is None:
         raise ValueError(
             f"unknown compressor {name!r}; available: {', '.join(available_compressors())}, or a 'module:callable'"
-        ) from None
+        )
+    from compressors.lm.process import resolve
+
+    try:
+        return resolve(spec)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValueError(f"compressor {name!r} cannot be loaded: {exc}") from None
 
 
 def is_native(name: str) -> bool:
-    """Whether backend `name` runs native model code (a "module:callable" backend is taken to)."""
-    if ":" in name:
-        return True
-    _load_builtin()
-    return name in _NATIVE
+    """Whether backend `name` runs native model code (a "module:callable" or entry-point backend is taken to)."""
+    if name in _REGISTRY:
+        return name in _NATIVE
+    if name in BUILTIN:
+        return BUILTIN[name][1]
+    return ":" in name or name in _entry_points()
 
 
 def create_compressor(name: str, isolated: bool = False, restart_backoff_s: float | None = None,
                       **options: Any) -> Compressor:
     """The backend `name` built with `options`; with `isolated`, a native backend's model runs in
-    a child process (`compressors.isolated.IsolatedCompressor`), so a crash in it costs one window."""
+    a child process (`compressors.lm.isolated.IsolatedCompressor`), so a crash in it costs one window."""
     factory = compressor_factory(name)
     if isolated and is_native(name):
-        from compressors.isolated import IsolatedCompressor
-        from compressors.lm_process import DEFAULT_BACKOFF_S, spec_of
+        from compressors.lm.isolated import IsolatedCompressor
+        from compressors.lm.process import DEFAULT_BACKOFF_S, spec_of
 
         spec = name if ":" in name else spec_of(factory)
         return IsolatedCompressor(spec, options, label=name, backoff_s=restart_backoff_s or DEFAULT_BACKOFF_S)
     return factory(**options)
-
-
-def _load_builtin() -> None:
-    # Importing a backend module registers it; LM backends import their libraries lazily.
-    from compressors import extractive, hf, llamacpp, openai_compat  # noqa: F401

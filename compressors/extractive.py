@@ -12,18 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from compressors.base import register_compressor
-from compressors.dates import resolve_relative_dates
-from compressors.text import (
+from compressors.text.dates import resolve_relative_dates
+from compressors.text.extract import (
     clean_sentence,
     content_words,
     extract_entities,
     extract_keywords,
     extract_persons,
     is_filler,
-    rewrite_first_person,
     split_sentences,
 )
+from compressors.text.speakers import rewrite_first_person
+from compressors.text.words import MONTH_PATTERN, WEEKDAY_PATTERN
 from memory_service.domain import CompressionWindow, Event, MemoryUnitDraft, UnitKind
 
 PERSON_ROLES = frozenset({"user", "assistant"})
@@ -46,17 +46,14 @@ _PAST_TENSE = re.compile(
     re.IGNORECASE,
 )
 _NOT_PAST = frozenset(["indeed", "proceed", "exceed", "succeed", "hundred", "embed", "breed", "need", "seed", "speed", "feed"])
-_MONTH = (
-    r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
-    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)"
-)
+_MONTH = MONTH_PATTERN
 _ABSOLUTE_DATE = re.compile(
     rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b"
     rf"|\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b"
     rf"|\b{_MONTH}\s+(?:19|20)\d{{2}}\b"
     r"|\b(?:in|since|during|back in)\s+(?:19|20)\d{2}\b"
     r"|\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b"
-    r"|\b(?:on|last)\s+(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
+    rf"|\b(?:on|last)\s+{WEEKDAY_PATTERN}\b"
 )
 _END_PUNCTUATION = (".", "!", "?", "\u2026", '"', "'", ")", "\u201d")
 _ERROR_PREFIX = re.compile(r"^\s*(?:error|exception|fatal|traceback)\b", re.IGNORECASE)
@@ -364,7 +361,6 @@ def _persons(event: Event, text: str, known: list[str]) -> list[str]:
     return persons
 
 
-@register_compressor("extractive")
 def create_extractive(**options: Any) -> ExtractiveCompressor:
     """Factory for the registry; unknown options (meant for other backends) are ignored."""
     return ExtractiveCompressor(**options)

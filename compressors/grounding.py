@@ -17,29 +17,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from compressors.dates import resolve_relative_dates
-from compressors.text import (
-    STOPWORDS,
-    content_words,
-    extract_entities,
-    extract_keywords,
-    extract_persons,
-    rewrite_first_person,
-)
+from compressors.text.dates import resolve_relative_dates
+from compressors.text.extract import content_words, extract_entities, extract_keywords, extract_persons
+from compressors.text.speakers import rewrite_first_person
+from compressors.text.words import MONTH_NUMBERS, MONTH_PATTERN, STOPWORDS, WEEKDAY_NAMES
 from memory_service.domain import Event, MemoryUnitDraft
 
-_MONTHS = {
-    name: i
-    for i, names in enumerate(
-        [("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",), ("june", "jun"),
-         ("july", "jul"), ("august", "aug"), ("september", "sep", "sept"), ("october", "oct"),
-         ("november", "nov"), ("december", "dec")],
-        start=1,
-    )
-    for name in names
-}
-_WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
-_MONTH_RE = r"(?:January|February|March|April|May|June|July|August|September|October|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)"
+_MONTHS = MONTH_NUMBERS
+_WEEKDAYS = frozenset(WEEKDAY_NAMES)
+_MONTH_RE = MONTH_PATTERN
 _DATE = re.compile(
     rf"\b(?P<iso>(?P<iy>\d{{4}})-(?P<im>\d{{1,2}})-(?P<id>\d{{1,2}}))\b"
     rf"|\b(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m1>{_MONTH_RE})\.?(?:,?\s+(?P<y1>\d{{4}}))?\b"
@@ -59,6 +45,8 @@ _QUOTE = re.compile(r"\"([^\"\n]{2,})\"|\u201c([^\u201d\n]{2,})\u201d|`([^`\n]{2
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|[\"(\u201c]\s*)$")
 _FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|I'll|I'd|me|my|mine|myself)\b|\bI\u2019[mvld]")
 _POSSESSIVE = re.compile(r"['\u2019]s?$")
+# A word's first five letters: a looser match than the Snowball stem ("painted" supports
+# "paintings"), which grounding wants; not the same function, so not `words.stem_words`.
 STEM = 5
 # Words a restatement needs whatever the source says (who did what with which tool).
 FRAME_WORDS = frozenset(

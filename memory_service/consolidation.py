@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from compressors.text import STOPWORDS
+from compressors.text.words import STOPWORDS
 from memory_service.domain import MemoryUnit, MemoryUnitDraft, Scope
 from memory_service.embedding import Embedder, from_bytes, to_bytes
 from stores.sql.consolidation import ProvenanceMerge, UnitClosure

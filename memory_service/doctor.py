@@ -184,7 +184,7 @@ def check_embedding(settings: Settings) -> tuple[Check, int | None]:
 
 
 def check_compressor(settings: Settings) -> Check:
-    from compressors.models import ModelNotFound, gguf_path
+    from compressors.lm.models import ModelNotFound, gguf_path
 
     name = settings.compressor
     if name == "extractive":
@@ -223,7 +223,7 @@ def check_compressor(settings: Settings) -> Check:
 
 
 class LMProbe:
-    """Runs in an LM child process (`compressors.lm_process`): a native fault here is reported,
+    """Runs in an LM child process (`compressors.lm.process`): a native fault here is reported,
     not suffered, by the doctor."""
 
     def system_info(self) -> str:
@@ -239,7 +239,7 @@ class LMProbe:
         return lm.ask_json([{"role": "user", "content": 'Answer with the JSON {"ok": true}.'}], schema)  # type: ignore[attr-defined]
 
     def score(self, model: str | None, threads: int | None) -> int:
-        from compressors.mi import LlamaCppScorer
+        from compressors.lm.scoring import LlamaCppScorer
 
         scorer = LlamaCppScorer(model, context_tokens=256, threads=threads)
         prompt = scorer.prompt_tokens("Ann adopted a cat.")
@@ -283,7 +283,7 @@ def lm_checks(settings: Settings) -> list[Check]:
 
 def _probe(method: str, *args: object) -> Any:
     """`LMProbe().method(*args)` in a child process of its own (one probe's crash spoils no other)."""
-    from compressors.lm_process import LMProcess
+    from compressors.lm.process import LMProcess
 
     process = LMProcess("memory_service.doctor:LMProbe", label="doctor", call_timeout_s=LM_TIMEOUT_S)
     try:

@@ -23,26 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from compressors.lm import JsonLM
+from compressors.lm.client import LMClient
+from compressors.prompts.supersession import VERDICT_SCHEMA, verdict_messages
 from memory_service.consolidation import HeuristicJudge, attribute_statements, same_subject
 from memory_service.domain import MemoryUnit
 
 log = logging.getLogger(__name__)
-
-SYSTEM = """You compare two memory notes about the same person or thing. The second note was written later.
-Answer whether the second note UPDATES the first: the same fact (where someone lives or works, a setting, a number, a plan, a preference, a relationship) now has a different value, so the first note is no longer true.
-A second note that adds detail, talks about something else, or describes another occasion is NOT an update.
-Answer with JSON only: {"updates": true or false, "old_value": "words copied from the first note", "new_value": "words copied from the second note"}"""
-
-VERDICT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "updates": {"type": "boolean"},
-        "old_value": {"type": "string", "maxLength": 120},
-        "new_value": {"type": "string", "maxLength": 120},
-    },
-    "required": ["updates", "old_value", "new_value"],
-}
 
 _SPACE = re.compile(r"\s+")
 
@@ -75,16 +61,6 @@ def grounded_update(verdict: Any, old: MemoryUnit, new: MemoryUnit) -> bool | No
     return True
 
 
-def verdict_messages(old: MemoryUnit, new: MemoryUnit) -> list[dict[str, str]]:
-    def when(unit: MemoryUnit) -> str:
-        return (unit.event_time or unit.valid_from).strftime("%d %B %Y")
-
-    return [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": f"First note ({when(old)}): {old.text}\nSecond note ({when(new)}): {new.text}"},
-    ]
-
-
 class LMSupersessionJudge:
     """`min_similarity`: pairs less alike than this are left to the heuristic (they are rarely
     updates, and each LM call costs seconds on a CPU; at 0.6 "Ann likes pizza" / "Ann lives
@@ -93,7 +69,7 @@ class LMSupersessionJudge:
 
     def __init__(
         self,
-        lm: JsonLM,
+        lm: LMClient,
         heuristic: HeuristicJudge | None = None,
         min_similarity: float = 0.65,
         max_calls: int = 50,
@@ -134,9 +110,9 @@ class LMSupersessionJudge:
 
 def judge_factory(choice: str, compressor: object) -> Callable[[], LMSupersessionJudge] | None:
     """The consolidator's judge for a `supersession_judge` setting (None: the heuristic)."""
-    if choice == "heuristic" or (choice == "auto" and not isinstance(compressor, JsonLM)):
+    if choice == "heuristic" or (choice == "auto" and not isinstance(compressor, LMClient)):
         return None
-    if not isinstance(compressor, JsonLM):
+    if not isinstance(compressor, LMClient):
         raise ValueError("supersession_judge=lm needs an LM compressor (llama_cpp, transformers or openai)")
     lm = compressor
     return lambda: LMSupersessionJudge(lm)

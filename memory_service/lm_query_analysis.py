@@ -26,34 +26,16 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from compressors.lm import JsonLM
-from compressors.text import STOPWORDS
+from compressors.lm.client import LMClient
+from compressors.prompts.query_analysis import ANSWER_SCHEMA, question_messages
+from compressors.text.words import STOPWORDS, query_words, stem_words
 from memory_service.query_analysis import QUESTION_WORDS, QueryAnalysis, analyze
-from memory_service.selection import stem_words
 from stores.lru import LRU
 
 log = logging.getLogger(__name__)
 
-SYSTEM = """You prepare a question for a search in a person's memory notes.
-List the names of people, places and things in the question, and its key words (copied from the question, or their plain form: "painting" -> "paint").
-Copy any time expression from the question exactly ("" if there is none).
-Say whether answering needs several separate facts (comparing, listing, or combining events).
-Answer with JSON only: {"entities": ["..."], "keywords": ["..."], "time_expression": "...", "needs_several_facts": true or false}"""
-
-ANSWER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "entities": {"type": "array", "items": {"type": "string", "maxLength": 40}, "maxItems": 6},
-        "keywords": {"type": "array", "items": {"type": "string", "maxLength": 40}, "maxItems": 8},
-        "time_expression": {"type": "string", "maxLength": 60},
-        "needs_several_facts": {"type": "boolean"},
-    },
-    "required": ["entities", "keywords", "time_expression", "needs_several_facts"],
-}
-
 MAX_ADDED_TERMS = 6
 MAX_PHRASE_WORDS = 4
-_WORD = re.compile(r"[\w]+(?:['\u2019]\w+)?")
 
 
 @dataclass
@@ -100,8 +82,8 @@ def merge(rules: QueryAnalysis, answer: LMAnswer, base_candidates: int) -> tuple
     """The rules' analysis plus what of the LM's answer is grounded in the query (see the module doc)."""
     stats = LMAnalysisStats()
     query = rules.query
-    query_words = [w.lower() for w in _WORD.findall(query)]
-    query_stems = set(stem_words(query_words))
+    words_of_query = query_words(query)
+    query_stems = set(stem_words(words_of_query))
     entities = list(rules.entities)
     known_entities = {e.lower() for e in entities}
     for entity in answer.entities:
@@ -120,11 +102,11 @@ def merge(rules: QueryAnalysis, answer: LMAnswer, base_candidates: int) -> tuple
             stats.entities_added += 1
     terms = list(rules.terms)
     for keyword in answer.keywords:
-        words = [w.lower() for w in _WORD.findall(keyword)]
+        words = query_words(keyword)
         grounded = (
             0 < len(words) <= MAX_PHRASE_WORDS
             and len(keyword) <= 40
-            and all(w in query_words or stem_words([w])[0] in query_stems for w in words)
+            and all(w in words_of_query or stem_words([w])[0] in query_stems for w in words)
         )
         if not grounded:
             stats.rejected += 1
@@ -136,7 +118,7 @@ def merge(rules: QueryAnalysis, answer: LMAnswer, base_candidates: int) -> tuple
             stats.terms_added += 1
     temporal = rules.temporal
     if answer.time_expression:
-        if _occurs(answer.time_expression, query) and any(w not in STOPWORDS for w in _WORD.findall(answer.time_expression.lower())):
+        if _occurs(answer.time_expression, query) and any(w not in STOPWORDS for w in query_words(answer.time_expression)):
             temporal = True
         else:
             stats.rejected += 1
@@ -151,7 +133,7 @@ class LMQueryAnalyzer:
     """`analyze` has the signature of `query_analysis.analyze`; call it off the event loop
     (an LM answer takes seconds on a CPU). `timeout_s` bounds one LM call."""
 
-    def __init__(self, lm: JsonLM, timeout_s: float = 10.0, cache_size: int = 4096) -> None:
+    def __init__(self, lm: LMClient, timeout_s: float = 10.0, cache_size: int = 4096) -> None:
         self.lm = lm
         self.timeout_s = timeout_s
         self.stats = LMAnalysisStats()
@@ -170,9 +152,8 @@ class LMQueryAnalyzer:
             self._count(cache_hits=1)
             return cached
         self._count(asked=1)
-        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"Question: {query}"}]
         try:
-            answer = parse_answer(self.lm.ask_json(messages, ANSWER_SCHEMA, self.timeout_s))
+            answer = parse_answer(self.lm.ask_json(question_messages(query), ANSWER_SCHEMA, self.timeout_s))
         except Exception as exc:
             log.info("LM query analysis failed (%s); using the rules alone", f"{type(exc).__name__}: {exc}"[:200])
             self._count(failures=1)
@@ -205,6 +186,6 @@ def query_analyzer(choice: str, compressor: object, timeout_s: float = 10.0) -> 
         return None
     if choice != "lm":
         raise ValueError(f"query_analysis must be rules, lm or auto, not {choice!r}")
-    if not isinstance(compressor, JsonLM):
+    if not isinstance(compressor, LMClient):
         raise ValueError("query_analysis=lm needs an LM compressor (llama_cpp, transformers or openai)")
     return LMQueryAnalyzer(compressor, timeout_s)

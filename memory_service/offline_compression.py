@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compressors.base import Compressor, ProducedDraft, WindowResult, compress_window
-from compressors.mi import MIEstimate, SequenceScorer, estimate_mi
+from compressors.lm.client import SequenceScorer
+from compressors.mi import MIEstimate, estimate_mi
 from memory_service.domain import DEFAULT_TENANT, CompressionWindow, Event, EventIn, MemoryUnit, Scope, utc_now
 from memory_service.ingestion import RECENT_UNITS, to_events, windows
 

@@ -21,17 +21,10 @@ from datetime import UTC, datetime
 
 from dateutil.relativedelta import relativedelta
 
-from compressors.text import STOPWORDS
+from compressors.text.words import MONTH_NUMBERS, MONTH_PATTERN, STOPWORDS, query_words
 
-MONTHS = {
-    name: i + 1
-    for i, name in enumerate(
-        ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"]
-    )
-}
-MONTHS.update({name[:3]: number for name, number in list(MONTHS.items())})
-MONTHS["sept"] = 9
-_MONTH = r"(january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)"
+MONTHS = MONTH_NUMBERS
+_MONTH = rf"({MONTH_PATTERN})"  # matched case-insensitively
 _YEAR = r"((?:19|20)\d{2})"
 
 _DAY_MONTH_YEAR = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?,?\s+{_YEAR}\b", re.IGNORECASE)
@@ -63,7 +56,6 @@ QUESTION_WORDS = frozenset(
     "should will shall may might must i i'm i've i'd we you they he she it the a an in on at of for to and or "
     "if whether tell describe list name give".split()
 )
-_WORD = re.compile(r"[\w]+(?:['\u2019]\w+)?")
 
 
 @dataclass(frozen=True)
@@ -174,7 +166,7 @@ def entity_mentions(query: str) -> list[str]:
 
 def analyze(query: str, now: datetime | None = None, base_candidates: int = 50) -> QueryAnalysis:
     now = now or datetime.now(UTC)
-    terms = [w for w in (t.lower() for t in _WORD.findall(query)) if w not in STOPWORDS]
+    terms = [w for w in query_words(query) if w not in STOPWORDS]
     entities = entity_mentions(query)
     time_range = time_range_of(query, now)
     temporal = time_range is not None or bool(_TEMPORAL_CUES.search(query))

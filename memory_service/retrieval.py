@@ -11,7 +11,7 @@ from datetime import datetime
 
 import numpy as np
 
-from compressors.text import STOPWORDS
+from compressors.text.words import STOPWORDS, lexical_terms
 from memory_service.domain import MemoryUnit, Scope, utc_now
 from memory_service.embedding import Embedder
 from memory_service.importance import DecayPolicy
@@ -19,7 +19,6 @@ from memory_service.index_sync import IndexSync
 from memory_service.query_analysis import QueryAnalysis, analyze
 from stores.lru import LRU
 from stores.sql.changes import UnitChange
-from stores.sql.search import lexical_terms
 from stores.sql.store import SqlStore
 from stores.vector_index import VectorIndexes
 
@@ -43,9 +42,14 @@ class RetrievalResult:
     analysis: QueryAnalysis | None = None
 
 
-def query_terms(query: str) -> str:
+def query_terms(query: str) -> list[str]:
     """The query's content words, for the lexical index (stop words only add noise to an OR query)."""
-    return " ".join(t for t in lexical_terms(query) if t not in STOPWORDS)
+    return [t for t in lexical_terms(query) if t not in STOPWORDS]
+
+
+def search_terms(query: str, analysis: QueryAnalysis) -> list[str]:
+    """What lexical search looks for: the analysis's terms in the index's word form, else the query's."""
+    return lexical_terms(" ".join(analysis.terms)) if analysis.terms else query_terms(query)
 
 
 class HybridRetriever:
@@ -152,7 +156,7 @@ class HybridRetriever:
         time_range = analysis.time_range
         vector, lexical, mentioning, in_range = await asyncio.gather(
             self._query_vector(query),
-            self.store.search.lexical(scope, " ".join(analysis.terms) or query_terms(query), k, include_closed),
+            self.store.search.lexical(scope, search_terms(query, analysis), k, include_closed),
             self.store.search.unit_ids_mentioning(scope, analysis.entities, as_of) if analysis.entities else _nothing(),
             self.store.search.unit_ids_in_time_range(scope, time_range.start, time_range.end, as_of)
             if time_range is not None
@@ -183,7 +187,7 @@ class HybridRetriever:
             top_units = await self._load_units(scope.tenant, top)
             extra = expansion_terms([top_units[i] for i in top if i in top_units], analysis.terms)
             if extra:
-                found = await self.store.search.lexical(scope, " ".join(extra), k, include_closed)
+                found = await self.store.search.lexical(scope, extra, k, include_closed)
                 second_lexical = {i: score for i, score in found if i in visible}
                 pool.update(dict.fromkeys(second_lexical))
             timings["expand_ms"] = (time.perf_counter() - started) * 1000

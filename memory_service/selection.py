@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
-import Stemmer
 
-from compressors.text import STOPWORDS, split_sentences
+from compressors.text.extract import split_sentences
+from compressors.text.words import stem_words, stems
 from memory_service.query_analysis import QueryAnalysis
 from memory_service.retrieval import Candidate
-from stores.sql.search import lexical_terms
 
 
 @dataclass
@@ -58,18 +56,6 @@ def relevances(candidates: Sequence[Candidate], analysis: QueryAnalysis | None, 
             r *= 1.0 + params.entity_boost
         out.append(r)
     return out
-
-
-_STEMMER = Stemmer.Stemmer("english")
-
-
-def stem_words(words: Sequence[str]) -> list[str]:
-    return list(_STEMMER.stemWords(list(words)))
-
-
-@lru_cache(maxsize=100_000)
-def stems(text: str) -> frozenset[str]:
-    return frozenset(_STEMMER.stemWords([w for w in lexical_terms(text, limit=500) if w not in STOPWORDS]))
 
 
 def trim_to_query(text: str, terms: set[str], line_tokens: Callable[[str], int], limit: int) -> tuple[str, bool]:

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from compressors.base import Compressor, create_compressor
-from compressors.isolated import IsolatedScorer
-from compressors.lm_process import LMProcessStatus
-from compressors.mi import LlamaCppScorer
+from compressors.lm.client import TokenScorer
+from compressors.lm.isolated import IsolatedScorer
+from compressors.lm.process import LMProcessStatus
+from compressors.lm.scoring import LlamaCppScorer
+from compressors.text.words import stem_words, stems
 from memory_service import metrics
 from memory_service.consolidation import ConsolidationReport, Consolidator
 from memory_service.context import ContextFormat, PackedContext, display_text, pack
@@ -30,9 +32,9 @@ from memory_service.lm_judge import judge_factory
 from memory_service.lm_query_analysis import LMQueryAnalyzer, query_analyzer
 from memory_service.query_analysis import QueryAnalysis
 from memory_service.retrieval import Candidate, HybridRetriever
-from memory_service.selection import Piece, stem_words, stems
+from memory_service.selection import Piece
 from memory_service.settings import Settings
-from memory_service.token_pruning import TokenPruner, TokenScorer
+from memory_service.token_pruning import TokenPruner
 from memory_service.tokens import count_tokens_once
 from stores.job_queue import JobKind, JobQueue, QueueStats, RedisJobQueue
 from stores.lru import LRU

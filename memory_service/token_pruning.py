@@ -1,7 +1,7 @@
 """Token pruning inside a unit by surprisal from the local LM (LLMLingua style), off by default.
 
 Each word's surprisal is -log p(word | the words before it) from the proxy LM
-(`compressors.mi.LlamaCppScorer`, the packaged SmolLM2 GGUF unless told otherwise),
+(`compressors.lm.scoring.LlamaCppScorer`, the packaged SmolLM2 GGUF unless told otherwise),
 summed over the word's LM tokens. The lowest-surprisal words are what the model could
 guess back (function words, filler), so they are dropped until `keep_ratio` of the
 unit's words is left; words that carry facts are never dropped whatever their score:
@@ -29,13 +29,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
-import numpy as np
-
-from compressors.text import STOPWORDS
-from memory_service.query_analysis import MONTHS
-from memory_service.selection import stem_words
+from compressors.lm.client import TokenScorer
+from compressors.text.words import MONTH_NUMBERS, STOPWORDS, WEEKDAY_NAMES, query_words, stem_words
 from memory_service.tokens import count_tokens
 from stores.lru import LRU
 
@@ -45,25 +41,12 @@ PROMPT = "Memory note:"
 QUERY_PROMPT = "Question: {query}\nMemory note:"
 _WORD = re.compile(r"\S+")
 _PLAIN = re.compile(r"[a-z]+(?:['\u2019][a-z]+)?")
-_QUERY_WORD = re.compile(r"[\w]+(?:['\u2019]\w+)?")
-WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday today yesterday tomorrow".split())
+WEEKDAYS = frozenset(WEEKDAY_NAMES) | {"today", "yesterday", "tomorrow"}
 NEGATIONS = frozenset("no not never nor none nothing nobody without neither cannot".split())
 TIME_WORDS = frozenset(
     "ago last next before after since until till earlier later recently soon week weekend weeks month months "
     "year years day days night morning evening tonight first once twice".split()
 )
-
-
-class TokenScorer(Protocol):
-    """What pruning needs from a proxy LM (`compressors.mi.LlamaCppScorer` has it)."""
-
-    def bos_tokens(self) -> list[int]: ...
-
-    def text_tokens(self, text: str) -> list[int]: ...
-
-    def token_pieces(self, tokens: Sequence[int]) -> list[bytes]: ...
-
-    def continuation_token_logprobs(self, prompt: list[int], continuations: Sequence[list[int]]) -> list[np.ndarray]: ...
 
 
 @dataclass
@@ -111,7 +94,7 @@ def protected(word: str, query_stems: set[str]) -> bool:
     if not _PLAIN.fullmatch(word):  # digits, capitals, punctuation attached, other scripts
         return True
     lower = word.lower()
-    if lower in MONTHS or lower in WEEKDAYS or lower in NEGATIONS or lower in TIME_WORDS or lower.endswith(("n't", "n\u2019t")):
+    if lower in MONTH_NUMBERS or lower in WEEKDAYS or lower in NEGATIONS or lower in TIME_WORDS or lower.endswith(("n't", "n\u2019t")):
         return True
     return stem_words([lower])[0] in query_stems
 
@@ -130,13 +113,13 @@ def prune_words(words: Sequence[str], surprisals: Sequence[float], keep_ratio: f
 
 
 def query_stems_of(query: str) -> set[str]:
-    return set(stem_words([w.lower() for w in _QUERY_WORD.findall(query)]))
+    return set(stem_words(query_words(query)))
 
 
 class TokenPruner:
     """`scorer_factory` is called once, on first use (loading a model takes a moment);
     if it fails, pruning is off for the pruner's life and every text comes back as it was.
-    The service's scorer runs in a child process (`compressors.isolated.IsolatedScorer`):
+    The service's scorer runs in a child process (`compressors.lm.isolated.IsolatedScorer`):
     building it never fails, and a model that cannot load or a crash costs only the calls
     made until the child restarts, each returning the texts unpruned."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from compressors.lm_process import describe_exit
+from compressors.lm.process import describe_exit
 from memory_service.embedding import SentenceTransformerEmbedder
 from memory_service.settings import Settings
 from tests.server import create_database, drop_database

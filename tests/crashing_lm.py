@@ -18,7 +18,8 @@ import time
 from typing import Any
 
 from compressors.base import WindowResult
-from compressors.lm import Generation, LMCompressor, Messages
+from compressors.lm.client import Generation, Messages
+from compressors.lm.compressor import LMCompressor
 from memory_service.domain import CompressionWindow
 
 CRASH_WORDS = ("segfault-now", "abort-now", "hang-now")

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from compressors.lm import Generation, LMCompressor
+from compressors.lm.client import Generation
+from compressors.lm.compressor import LMCompressor
 
 
 class ScriptedLM(LMCompressor):

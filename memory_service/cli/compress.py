@@ -2,7 +2,7 @@
 
 `compress` prints the units a compressor makes (for inspecting a backend or a
 prompt); `mi` measures how much information compressions keep about their
-windows, with the estimator in `compressors.mi`.
+windows, with the estimator in `compressors.mi` (scorers in `compressors.lm.scoring`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import typer
 from rich.table import Table
 
 from compressors.base import Compressor
-from compressors.lm_process import LMProcessError
-from compressors.mi import create_scorer
+from compressors.lm.process import LMProcessError
+from compressors.lm.scoring import create_scorer
 from memory_service.cli.common import InputFormat, err, fail, load_events, out
 from memory_service.offline_compression import (
     MIRow,

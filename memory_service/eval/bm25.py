@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import bm25s
 import numpy as np
-import Stemmer
 
+from compressors.text.words import STEMMER
 from memory_service.eval.locomo import Turn
 from memory_service.tokens import count_tokens
 
@@ -46,7 +46,7 @@ class TurnBM25:
         self.lines = [t.render() for t in turns]
         self.line_tokens = [count_tokens(line, tokenizer) for line in self.lines]
         self.tokenizer = tokenizer
-        self._stemmer = Stemmer.Stemmer("english")
+        self._stemmer = STEMMER
         self._index = bm25s.BM25()
         self._index.index(self._tokenize(self.lines), show_progress=False)
 

@@ -11,13 +11,11 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import Stemmer
 
-from compressors.text import STOPWORDS
+from compressors.text.words import MONTH_NAMES, STOPWORDS, stem_word
 from memory_service.domain import Scope
 from memory_service.eval import locomo
 from memory_service.eval.locomo import Turn
@@ -95,15 +93,7 @@ its distinct content stems are among the context's stems."""
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _MONTH_MAY = "may_month"  # cannot collide: _WORD never yields "_"
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)
-
-
-@lru_cache(maxsize=1)
-def _stemmer() -> Stemmer.Stemmer:
-    return Stemmer.Stemmer("english")
+_MONTHS = tuple(m.capitalize() for m in MONTH_NAMES)
 
 
 def _write_out_date(m: re.Match[str]) -> str:
@@ -127,7 +117,7 @@ def content_stems(text: str) -> set[str]:
     """The distinct content stems of a text (see the rules above); all stems when it has no content word."""
     words = _words(text)
     content = [w for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
-    return {w if w == _MONTH_MAY else _stemmer().stemWord(w) for w in content or words}
+    return {w if w == _MONTH_MAY else stem_word(w) for w in content or words}
 
 
 def token_recall(reference: str, context_stems: set[str]) -> float | None:

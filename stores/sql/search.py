@@ -9,7 +9,6 @@ timeline) are plain filters on the unit columns.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -22,16 +21,6 @@ from stores.sql.engine import session_factory
 from stores.sql.scoping import in_scope, valid_at
 from stores.sql.tables import MemoryUnitRow
 
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-
-
-def lexical_terms(query: str, limit: int = 32) -> list[str]:
-    terms: list[str] = []
-    for word in _WORD.findall(query.lower()):
-        if word not in terms:
-            terms.append(word)
-    return terms[:limit]
-
 
 class UnitSearch:
     def __init__(self, engine: AsyncEngine) -> None:
@@ -40,16 +29,16 @@ class UnitSearch:
         self._sessions = session_factory(engine)
 
     async def lexical(
-        self, scope: Scope, query: str, k: int, include_closed: bool = False
+        self, scope: Scope, terms: Sequence[str], k: int, include_closed: bool = False
     ) -> list[tuple[int, float]]:
         """Full-text search over the scope's units: (unit id, score), best first.
 
+        `terms` are the words to look for, already split (`compressors.text.words.lexical_terms`).
         Only currently valid units unless `include_closed` (the caller then filters by
         validity at its own time). SQLite uses FTS5's BM25; PostgreSQL uses ts_rank_cd
         over a generated tsvector. Terms are OR-ed so a unit matching any query word is a
         candidate.
         """
-        terms = lexical_terms(query)
         if not terms:
             return []
         params: dict[str, Any] = {"tenant": scope.tenant, "k": k}

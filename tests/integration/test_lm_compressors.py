@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 import jsonschema
 import pytest
 
-from compressors import prompt
-from compressors.hf import TransformersCompressor
-from compressors.llamacpp import LlamaCppCompressor
-from compressors.lm_output import LMUnit, salvage_objects, unit_schema
-from compressors.models import packaged_gguf
-from compressors.openai_compat import OpenAICompressor
+from compressors.backends.hf import TransformersCompressor
+from compressors.backends.llamacpp import LlamaCppCompressor
+from compressors.backends.openai_compat import OpenAICompressor
+from compressors.lm.models import packaged_gguf
+from compressors.lm.output import LMUnit, salvage_objects
+from compressors.prompts import compression as prompt
+from compressors.prompts.compression import unit_schema
 from memory_service.domain import CompressionWindow, Event, ToolCall
 from tests.openai_shim import openai_server
 
@@ -89,7 +90,7 @@ def test_llama_cpp_units_are_grounded_with_provenance_in_the_window(llama: Llama
         assert set(unit.draft.source_event_ids) <= ids
         assert unit.compressor in ("llama_cpp", "extractive")
         if unit.compressor == "llama_cpp":
-            assert unit.version.startswith(f"p{prompt.PROMPT_VERSION}:SmolLM2-135M-Instruct")
+            assert unit.version.startswith(f"p{prompt.VERSION}:SmolLM2-135M-Instruct")
             assert "5432" not in unit.draft.text
     # every event is restated by some unit (LM or extractive stand-in)
     assert {i for u in result.units for i in u.draft.source_event_ids} == informative(window)

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from compressors.base import create_compressor
-from compressors.isolated import IsolatedCompressor, IsolatedScorer
-from compressors.lm_process import LMProcessDied
+from compressors.lm.isolated import IsolatedCompressor, IsolatedScorer
+from compressors.lm.process import LMProcessDied
 from memory_service.domain import CompressionWindow, Event, MemoryUnit
 from memory_service.lm_judge import LMSupersessionJudge
 from memory_service.lm_query_analysis import LMQueryAnalyzer

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from compressors.llamacpp import LlamaCppCompressor
-from compressors.openai_compat import OpenAICompressor
+from compressors.backends.llamacpp import LlamaCppCompressor
+from compressors.backends.openai_compat import OpenAICompressor
 from memory_service.domain import EventIn, Scope
 from memory_service.lm_judge import LMSupersessionJudge
 from memory_service.service import MemoryService

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from compressors.llamacpp import LlamaCppCompressor
+from compressors.backends.llamacpp import LlamaCppCompressor
 from memory_service.domain import EventIn, Scope, ToolCall
 from memory_service.service import MemoryService
 from memory_service.settings import Settings

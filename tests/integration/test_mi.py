@@ -8,8 +8,9 @@ import random
 
 import pytest
 
-from compressors.mi import LlamaCppScorer, TransformersScorer, estimate_mi
-from compressors.models import packaged_gguf
+from compressors.lm.models import packaged_gguf
+from compressors.lm.scoring import LlamaCppScorer, TransformersScorer
+from compressors.mi import estimate_mi
 
 pytestmark = pytest.mark.slow
 

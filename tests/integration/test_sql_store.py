@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from compressors.text.words import lexical_terms
 from memory_service.domain import Event, MemoryUnitDraft, Scope
 from stores.sql.rows import NewUnit
 from stores.sql.store import AlreadyCompressed, SqlStore
@@ -100,13 +101,13 @@ async def test_lexical_search_is_scoped_and_ranked(store: SqlStore) -> None:
         ],
         [],
     )
-    hits = await store.search.lexical(Scope(user_id="u1"), "puppy adopted", 10)
+    hits = await store.search.lexical(Scope(user_id="u1"), lexical_terms("puppy adopted"), 10)
     units = await store.units_by_ids("local", [i for i, _ in hits])
     assert [units[i].text for i, _ in hits] == ["Caroline adopted a golden retriever puppy"]
     # stemming: "running" matches "runs"
-    hits = await store.search.lexical(Scope(user_id="u1"), "runs", 10)
+    hits = await store.search.lexical(Scope(user_id="u1"), lexical_terms("runs"), 10)
     assert len(hits) == 1
-    assert await store.search.lexical(Scope(user_id="u1"), "?!", 10) == []
+    assert await store.search.lexical(Scope(user_id="u1"), lexical_terms("?!"), 10) == []
 
 
 async def test_delete_unit_logs_a_delete_and_leaves_lexical_index(store: SqlStore) -> None:
@@ -115,7 +116,7 @@ async def test_delete_unit_logs_a_delete_and_leaves_lexical_index(store: SqlStor
     assert await store.delete_unit("local", unit.id)
     assert not await store.delete_unit("local", unit.id)
     assert await store.get_unit("local", unit.id) is None
-    assert await store.search.lexical(Scope(user_id="u1"), "puppy", 10) == []
+    assert await store.search.lexical(Scope(user_id="u1"), lexical_terms("puppy"), 10) == []
     assert [c.op for c in await store.changes.since(0)] == ["upsert", "delete"]
     # the raw event is untouched by deleting a unit derived from it
     assert [e.event_id for e in await store.list_events(Scope(user_id="u1"))] == ["e1"]

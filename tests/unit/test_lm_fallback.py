@@ -10,7 +10,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from compressors.lm import Generation, GenerationTimeout, LMCompressor, Messages
+from compressors.lm.client import Generation, GenerationTimeout, Messages
+from compressors.lm.compressor import LMCompressor
 from memory_service.domain import CompressionWindow, Event
 
 T0 = datetime(2024, 3, 14, 9, 0, tzinfo=UTC)

@@ -9,7 +9,8 @@ import pytest
 
 from compressors.base import ProducedDraft
 from compressors.cache_key import CacheIdentity, decode, encode, window_key
-from compressors.lm_output import InvalidOutput, parse_answer, schema_events, to_draft, unit_schema
+from compressors.lm.output import InvalidOutput, parse_answer, to_draft
+from compressors.prompts.compression import schema_events, unit_schema
 from memory_service.domain import CompressionWindow, Event, MemoryUnitDraft
 
 T0 = datetime(2024, 3, 14, 9, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from compressors.lm_process import LMProcess, LMProcessDied, LMProcessTimeout, LMUnavailable, describe_exit, resolve
+from compressors.lm.process import LMProcess, LMProcessDied, LMProcessTimeout, LMUnavailable, describe_exit, resolve
 
 BACKOFF_S = 0.3
 

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from compressors.mi import fit_prompt, log_softmax_rows, mi_from_logprobs, token_logprob_sum
+from compressors.lm.scoring import fit_prompt, log_softmax_rows, token_logprob_sum
+from compressors.mi import mi_from_logprobs
 
 
 def test_identical_compressions_carry_nothing() -> None:

@@ -1,15 +1,14 @@
 import pytest
 
-from compressors.text import (
+from compressors.text.extract import (
     clean_sentence,
     extract_entities,
     extract_keywords,
     extract_persons,
     is_filler,
-    rewrite_first_person,
     split_sentences,
-    to_third_person,
 )
+from compressors.text.speakers import rewrite_first_person, to_third_person
 
 
 def test_split_sentences_keeps_abbreviations_and_decimals():

@@ -1,6 +1,7 @@
 """What every LM compressor shares: prompt, parse, ground, fall back, account.
 
-A backend only implements `_generate` (chat messages + JSON schema -> text).
+A backend only implements `_generate` (chat messages + JSON schema -> text; see
+`compressors.lm.client.ModelClient`, which also gives every compressor `ask_json`).
 Whatever goes wrong with the model (an exception, a timeout, empty or invalid
 output) the window falls back to the extractive compressor, so no event is lost,
 and `WindowResult.fallback` says why (the pipeline marks the events for a retry).
@@ -8,39 +9,21 @@ and `WindowResult.fallback` says why (the pipeline marks the events for a retry)
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
 
-from compressors import prompt
 from compressors.base import ProducedDraft, WindowResult
 from compressors.cache_key import CacheIdentity
 from compressors.extractive import ExtractiveCompressor
 from compressors.grounding import ground
-from compressors.lm_output import InvalidOutput, LMUnit, json_text, parse_answer, salvage_units, to_draft, unit_schema
+from compressors.lm.client import Generation, ModelClient
+from compressors.lm.output import InvalidOutput, LMUnit, parse_answer, salvage_units, to_draft
+from compressors.prompts import compression as prompt
+from compressors.prompts.compression import unit_schema
 from memory_service.domain import CompressionWindow, MemoryUnitDraft
 
 log = logging.getLogger(__name__)
-
-Messages = list[dict[str, str]]
-
-DEFAULT_TIMEOUT_S = 120.0
-DEFAULT_MAX_TOKENS = 1024
-
-
-class GenerationTimeout(TimeoutError):
-    pass
-
-
-@dataclass
-class Generation:
-    text: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
 
 
 @dataclass
@@ -75,13 +58,6 @@ class RepetitionGuard:
         return len(units) > self.max_units or len(set(texts)) < len(texts)
 
 
-@runtime_checkable
-class JsonLM(Protocol):
-    """What judgements beside compression need from an LM (the supersession judge, query analysis)."""
-
-    def ask_json(self, messages: Messages, schema: dict[str, Any], timeout_s: float | None = None) -> Any: ...
-
-
 def extractive_result(fallback: ExtractiveCompressor, window: CompressionWindow, reason: str) -> WindowResult:
     """The window compressed by `fallback` instead of the LM, with why (the pipeline marks it for a retry)."""
     drafts = fallback.compress(window)
@@ -98,7 +74,7 @@ def window_names(window: CompressionWindow) -> list[str]:
     return list(names)
 
 
-class LMCompressor(ABC):
+class LMCompressor(ModelClient):
     """Base of the LM backends. Subclasses set `name` and implement `_generate`."""
 
     name: str
@@ -106,37 +82,16 @@ class LMCompressor(ABC):
     enforces_schema: bool = False
 
     def __init__(self, model: str, timeout_s: float | None = None, max_tokens: int | None = None) -> None:
-        self.model = model
-        self.timeout_s = float(timeout_s or DEFAULT_TIMEOUT_S)
-        self.max_tokens = int(max_tokens or DEFAULT_MAX_TOKENS)
+        super().__init__(model, timeout_s, max_tokens)
         self.fallback = ExtractiveCompressor()
-        self._lock = threading.Lock()  # one generation at a time per loaded model
 
     @property
     def version(self) -> str:
-        return f"p{prompt.PROMPT_VERSION}:{self.model}"[:64]
+        return f"p{prompt.VERSION}:{self.model}"[:64]
 
     @property
     def cache_identity(self) -> CacheIdentity:
-        return CacheIdentity(self.name, self.model, prompt.PROMPT_VERSION)
-
-    @abstractmethod
-    def _generate(self, messages: Messages, schema: dict[str, Any], deadline: float) -> Generation:
-        """The model's answer to `messages`; raise GenerationTimeout past `deadline` (perf_counter)."""
-
-    def ask_json(self, messages: Messages, schema: dict[str, Any], timeout_s: float | None = None) -> Any:
-        """One JSON answer from the model, for judgements beside compression (e.g. supersession).
-
-        Raises whatever the backend raises, GenerationTimeout, or InvalidOutput for an
-        answer that is not JSON: callers fall back to a rule of their own.
-        """
-        deadline = time.perf_counter() + (timeout_s or self.timeout_s)
-        with self._lock:
-            generation = self._generate(messages, schema, deadline)
-        try:
-            return json.loads(json_text(generation.text))
-        except json.JSONDecodeError as exc:
-            raise InvalidOutput(f"the answer is not JSON: {exc}") from None
+        return CacheIdentity(self.name, self.model, prompt.VERSION)
 
     def compress(self, window: CompressionWindow) -> list[MemoryUnitDraft]:
         return [u.draft for u in self.compress_window(window).units]

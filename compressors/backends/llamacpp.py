@@ -6,37 +6,16 @@ JSON that cites only the window's events; grounding still checks what it says.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
-from compressors.base import register_compressor
-from compressors.lm import Generation, GenerationTimeout, LMCompressor, Messages, RepetitionGuard
-from compressors.lm_output import schema_events
-from compressors.models import gguf_path, model_label
+from compressors.lm.client import Generation, GenerationTimeout, Messages
+from compressors.lm.compressor import LMCompressor, RepetitionGuard
+from compressors.lm.models import gguf_path, load_llama, model_label
+from compressors.prompts.compression import schema_events
 
-DEFAULT_CONTEXT_TOKENS = 4096
 # Greedy decoding of a small model loops; a mild penalty (last 64 tokens) breaks most loops.
 REPEAT_PENALTY = 1.1
-
-
-def load_llama(model: str | None, context_tokens: int | None, threads: int | None, logits_all: bool = False) -> Any:
-    """A llama_cpp.Llama for `model` (a .gguf path; default the packaged SmolLM2)."""
-    from llama_cpp import Llama  # the `lm` extra
-
-    # One count for generation and prompt (batch) evaluation, default half the logical
-    # CPUs: llama.cpp's default of all of them for batches spins against any other load
-    # (measured 2-10x slower prompt evaluation on a busy 2-core machine).
-    threads = int(threads or max(1, (os.cpu_count() or 2) // 2))
-    return Llama(
-        model_path=str(gguf_path(model)),
-        n_ctx=int(context_tokens or DEFAULT_CONTEXT_TOKENS),
-        n_threads=threads,
-        n_threads_batch=threads,
-        logits_all=logits_all,
-        seed=0,
-        verbose=False,
-    )
 
 
 class LlamaCppCompressor(LMCompressor):
@@ -81,6 +60,5 @@ class LlamaCppCompressor(LMCompressor):
         return Generation("".join(pieces), max(0, self.llm.n_tokens - completion), completion)
 
 
-@register_compressor("llama_cpp", native=True)
 def create_llama_cpp(**options: Any) -> LlamaCppCompressor:
     return LlamaCppCompressor(**options)

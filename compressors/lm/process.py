@@ -5,7 +5,7 @@ kernel, an OOM kill, a decode that never returns). `LMProcess` builds the model 
 in a child from an importable factory ("module:callable" plus keyword options) and
 forwards method calls to it over a socket pair, framed and pickled by
 `multiprocessing.connection`. The child is a fresh interpreter
-(`python -m compressors.lm_process FD`): not forked, so it inherits no threads or event
+(`python -m compressors.lm.process FD`): not forked, so it inherits no threads or event
 loops, and unlike multiprocessing's spawn it does not re-run the parent's `__main__`.
 
 When the child dies, or a call outlives its timeout (the child is then killed), the
@@ -232,7 +232,7 @@ class LMProcess:
         with child_end:
             # stdout joins stderr: the child's prints must not mix with a CLI's own output.
             process = subprocess.Popen(
-                [sys.executable, "-m", "compressors.lm_process", str(child_end.fileno())],
+                [sys.executable, "-m", "compressors.lm.process", str(child_end.fileno())],
                 pass_fds=(child_end.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=sys.stderr.fileno() if _has_fileno(sys.stderr) else None,

@@ -3,19 +3,22 @@
 The model sees the window's events numbered from 1, with relative dates already
 resolved from each event's timestamp (a small model cannot do date arithmetic),
 the overlap events before them for reference only, and the scope's most recent
-units so it does not restate them. Change `PROMPT_VERSION` whenever the messages
-change: it is part of the compression cache key and of every unit's version.
+units so it does not restate them. The answer must fit `unit_schema`. Change `VERSION`
+whenever the messages or the schema change: it is part of the compression cache key and
+of every unit's version.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
-from compressors.dates import format_day, resolve_relative_dates
+from compressors.lm.output import KINDS, MAX_LIST_ITEMS
+from compressors.text.dates import format_day, resolve_relative_dates
 from memory_service.domain import CompressionWindow, Event, MemoryUnit
 
-PROMPT_VERSION = "1"
+VERSION = "1"
 MAX_EVENT_CHARS = 1200
 MAX_RECENT_UNITS = 8
 MAX_RECENT_CHARS = 200
@@ -130,3 +133,51 @@ def repair_messages(original: list[dict[str, str]], answer: str, error: str) -> 
         {"role": "assistant", "content": answer[:2000]},
         {"role": "user", "content": REPAIR.format(error=error)},
     ]
+
+
+def unit_schema(n_events: int) -> dict[str, Any]:
+    """JSON schema of the answer for a window of `n_events` events, numbered from 1.
+
+    `source` may only hold numbers of the window's events, so a grammar-constrained
+    model cannot cite anything else. Only text, kind and source are required: a
+    small model may leave the other fields out and they are filled from the text.
+    """
+    # No maxLength: llama.cpp's converter unrolls it into a huge, slow grammar (max_tokens bounds length).
+    strings = {"type": "array", "items": {"type": "string"}, "maxItems": MAX_LIST_ITEMS}
+    optional_string = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+    return {
+        "type": "object",
+        "properties": {
+            "units": {
+                "type": "array",
+                "maxItems": 2 * n_events,
+                "items": {
+                    "type": "object",
+                    # `source` first: the model picks the events, then restates them
+                    "properties": {
+                        "source": {
+                            "type": "array",
+                            "items": {"enum": list(range(1, n_events + 1))},
+                            "minItems": 1,
+                            "maxItems": n_events,
+                        },
+                        "text": {"type": "string", "minLength": 8},
+                        "kind": {"enum": list(KINDS)},
+                        "event_time": {"anyOf": [{"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}, {"type": "null"}]},
+                        "persons": strings,
+                        "entities": strings,
+                        "keywords": strings,
+                        "location": optional_string,
+                        "topic": optional_string,
+                    },
+                    "required": ["source", "text", "kind"],
+                },
+            }
+        },
+        "required": ["units"],
+    }
+
+
+def schema_events(schema: dict[str, Any]) -> int:
+    """How many events the window of a `unit_schema` has."""
+    return len(schema["properties"]["units"]["items"]["properties"]["source"]["items"]["enum"])

@@ -19,10 +19,10 @@ from datetime import date, datetime, time, timedelta
 
 from dateutil.relativedelta import relativedelta
 
-_MONTH_NAMES = (
-    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
-)
-_WEEKDAYS = {d: i for i, d in enumerate(["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])}
+from compressors.text.words import MONTH_NAMES, WEEKDAY_NAMES
+
+_MONTH_NAMES = [m.capitalize() for m in MONTH_NAMES]
+_WEEKDAYS = {d: i for i, d in enumerate(WEEKDAY_NAMES)}
 _NUMBERS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a couple of": 2, "a couple": 2,

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from compressors.base import register_compressor
-from compressors.lm import Generation, GenerationTimeout, LMCompressor, Messages
+from compressors.lm.client import Generation, GenerationTimeout, Messages
+from compressors.lm.compressor import LMCompressor
 
 MODES = ("json_schema", "json_object", "none")
 
@@ -89,6 +89,5 @@ class OpenAICompressor(LMCompressor):
         raise AssertionError("unreachable")
 
 
-@register_compressor("openai")
 def create_openai(**options: Any) -> OpenAICompressor:
     return OpenAICompressor(**options)

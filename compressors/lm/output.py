@@ -1,4 +1,6 @@
-"""The JSON an LM compressor must produce: its schema, and parsing it back into drafts."""
+"""Parsing an LM compressor's answer back into drafts, salvaging what a broken answer holds.
+
+The schema the answer must fit is asked for with the prompt (`compressors.prompts.compression`)."""
 
 from __future__ import annotations
 
@@ -20,54 +22,6 @@ _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
 
 class InvalidOutput(ValueError):
     """The model's answer is empty, not JSON, or not shaped like the schema."""
-
-
-def unit_schema(n_events: int) -> dict[str, Any]:
-    """JSON schema of the answer for a window of `n_events` events, numbered from 1.
-
-    `source` may only hold numbers of the window's events, so a grammar-constrained
-    model cannot cite anything else. Only text, kind and source are required: a
-    small model may leave the other fields out and they are filled from the text.
-    """
-    # No maxLength: llama.cpp's converter unrolls it into a huge, slow grammar (max_tokens bounds length).
-    strings = {"type": "array", "items": {"type": "string"}, "maxItems": MAX_LIST_ITEMS}
-    optional_string = {"anyOf": [{"type": "string"}, {"type": "null"}]}
-    return {
-        "type": "object",
-        "properties": {
-            "units": {
-                "type": "array",
-                "maxItems": 2 * n_events,
-                "items": {
-                    "type": "object",
-                    # `source` first: the model picks the events, then restates them
-                    "properties": {
-                        "source": {
-                            "type": "array",
-                            "items": {"enum": list(range(1, n_events + 1))},
-                            "minItems": 1,
-                            "maxItems": n_events,
-                        },
-                        "text": {"type": "string", "minLength": 8},
-                        "kind": {"enum": list(KINDS)},
-                        "event_time": {"anyOf": [{"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}, {"type": "null"}]},
-                        "persons": strings,
-                        "entities": strings,
-                        "keywords": strings,
-                        "location": optional_string,
-                        "topic": optional_string,
-                    },
-                    "required": ["source", "text", "kind"],
-                },
-            }
-        },
-        "required": ["units"],
-    }
-
-
-def schema_events(schema: dict[str, Any]) -> int:
-    """How many events the window of a `unit_schema` has."""
-    return len(schema["properties"]["units"]["items"]["properties"]["source"]["items"]["enum"])
 
 
 class LMUnit(BaseModel):

@@ -1,6 +1,7 @@
 """LM compressors and token scorers whose native model runs in an `LMProcess`.
 
-They have the same face as the in-process objects (`LMCompressor`, `mi.LlamaCppScorer`),
+They have the same face as the in-process objects (`LMCompressor`, `scoring.LlamaCppScorer`):
+the `LMClient` and `TokenScorer` of `compressors.lm.client`,
 so the pipeline, the supersession judge, query analysis and token pruning take them
 unchanged. What differs is failure: when the child dies, hangs or is waiting to be
 restarted, a window is compressed by the extractive compressor with the reason as its
@@ -19,12 +20,12 @@ import numpy as np
 from compressors.base import WindowResult
 from compressors.cache_key import CacheIdentity
 from compressors.extractive import ExtractiveCompressor
-from compressors.lm import Messages, extractive_result
-from compressors.lm_process import DEFAULT_BACKOFF_S, LMProcess, LMProcessError, LMProcessStatus
+from compressors.lm.client import Messages
+from compressors.lm.compressor import extractive_result
+from compressors.lm.process import DEFAULT_BACKOFF_S, LMProcess, LMProcessError, LMProcessStatus
 from memory_service.domain import CompressionWindow, MemoryUnitDraft
 
 log = logging.getLogger(__name__)
-
 
 
 def hang_limit(timeout_s: float) -> float:
@@ -78,13 +79,13 @@ class IsolatedCompressor:
 
 
 class IsolatedScorer:
-    """A token scorer (`compressors.mi.LlamaCppScorer` by default) in a child process.
+    """A token scorer (`compressors.lm.scoring.LlamaCppScorer` by default) in a child process.
 
     Nothing starts until the first call, so building one never fails; a failed call
     raises `LMProcessError` and the pruner keeps the texts as they are.
     """
 
-    def __init__(self, factory: str = "compressors.mi:LlamaCppScorer", options: Mapping[str, Any] | None = None, *,
+    def __init__(self, factory: str = "compressors.lm.scoring:LlamaCppScorer", options: Mapping[str, Any] | None = None, *,
                  label: str = "token-scorer", timeout_s: float = 120.0, backoff_s: float = DEFAULT_BACKOFF_S) -> None:
         self.process = LMProcess(factory, options, label=label, call_timeout_s=timeout_s, backoff_s=backoff_s)
 

@@ -7,36 +7,13 @@ and, when it does not fit, the model is asked once more with the error.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
-from compressors.base import register_compressor
-from compressors.lm import Generation, GenerationTimeout, LMCompressor, Messages
-from compressors.models import model_label, packaged_gguf
+from compressors.lm.client import Generation, GenerationTimeout, Messages
+from compressors.lm.compressor import LMCompressor
+from compressors.lm.models import load_causal_lm, model_label, packaged_gguf
 
 DEFAULT_CONTEXT_TOKENS = 4096
-
-
-def load_causal_lm(model: str | None, device: str | None = None, threads: int | None = None) -> tuple[Any, Any, str]:
-    """(model, tokenizer, device) for a path, hub id or .gguf file; default the packaged SmolLM2 GGUF.
-
-    A hub id is resolved by transformers itself (its cache, or a download if allowed).
-    """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if threads:
-        torch.set_num_threads(int(threads))
-    source = str(model) if model else str(packaged_gguf())
-    kwargs: dict[str, Any] = {}
-    if source.endswith(".gguf"):
-        path = Path(source).expanduser()
-        source, kwargs["gguf_file"] = str(path.parent), path.name
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-    dtype = torch.float32 if device == "cpu" else "auto"
-    lm = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs).to(device).eval()
-    return lm, tokenizer, device
 
 
 class TransformersCompressor(LMCompressor):
@@ -84,6 +61,5 @@ class TransformersCompressor(LMCompressor):
         return Generation(self.tokenizer.decode(new, skip_special_tokens=True), int(ids.shape[1]), int(new.shape[0]))
 
 
-@register_compressor("transformers", native=True)
 def create_transformers(**options: Any) -> TransformersCompressor:
     return TransformersCompressor(**options)

@@ -1,0 +1,1 @@
+"""Compressor backends: each a module with a factory, named in `compressors.base.BUILTIN`."""

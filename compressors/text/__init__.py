@@ -1,0 +1,1 @@
+"""Text helpers: the shared words (`words`), extraction, speaker rewriting and dates."""
