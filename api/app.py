@@ -18,9 +18,9 @@ from api.db_errors import install_unavailable_handlers
 from api.metrics import install_metrics
 from api.openapi_errors import install_error_docs
 from api.request_context import install_request_context
-from memory_service.context_api import context_response
+from memory_service.context.response import context_response
 from memory_service.domain import Event, MemoryUnit, Scope
-from memory_service.ingestion import BatchTooLarge, InvalidBatch
+from memory_service.ingest.events import BatchTooLarge, InvalidBatch
 from memory_service.schemas import (
     ContextRequest,
     ContextResponse,

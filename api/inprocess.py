@@ -25,7 +25,7 @@ import httpx
 
 from api.app import create_app
 from memory_service.client import AsyncMemoryClient, MemoryClient, RetryPolicy
-from memory_service.embedding import Embedder
+from memory_service.index.embedding import Embedder
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 

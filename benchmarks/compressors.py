@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from compressors.base import Compressor, create_compressor  # noqa: E402
 from compressors.lm.scoring import LlamaCppScorer  # noqa: E402
 from memory_service.domain import EventIn, Scope, ToolCall  # noqa: E402
-from memory_service.embedding import Embedder, SentenceTransformerEmbedder  # noqa: E402
 from memory_service.eval import locomo  # noqa: E402
-from memory_service.offline_compression import file_windows, measure_mi, sample_windows  # noqa: E402
+from memory_service.index.embedding import Embedder, SentenceTransformerEmbedder  # noqa: E402
+from memory_service.ingest.offline import file_windows, measure_mi, sample_windows  # noqa: E402
 from memory_service.service import MemoryService  # noqa: E402
 from memory_service.settings import Settings  # noqa: E402
 from memory_service.tokens import count_tokens  # noqa: E402

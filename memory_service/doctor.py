@@ -170,7 +170,7 @@ def check_gpu() -> Check:
 
 
 def check_embedding(settings: Settings) -> tuple[Check, int | None]:
-    from memory_service.embedding import SentenceTransformerEmbedder
+    from memory_service.index.embedding import SentenceTransformerEmbedder
 
     try:
         embedder = SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_device)

@@ -1,6 +1,6 @@
 """Logging setup: plain text or one JSON object per line, with the request id and tenant.
 
-The API's request middleware (`api/observability.py`) puts the request id and the
+The API's request middleware (`api/request_context.py`) puts the request id and the
 request's state in context variables; every record logged while the request is handled
 (by any module, in the same task or a task it spawned) carries them.
 """

@@ -1,6 +1,8 @@
-"""The memory service: one object that wires the store, indexes, compressor and retriever.
+"""The memory service: wiring only. It builds the parts from `Settings` (store, indexes,
+compressor, the ingest pipeline, the consolidator, the context pipeline, the job queue)
+and owns their lifetimes; each stage's logic lives in its own package.
 
-The REST API, the CLI and (later) the integrations all call this; none of them talks
+The REST API, the CLI and the integrations all call this; none of them talks
 to a store directly.
 """
 
@@ -10,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from compressors.base import Compressor, create_compressor
@@ -18,26 +20,24 @@ from compressors.lm.client import TokenScorer
 from compressors.lm.isolated import IsolatedScorer
 from compressors.lm.process import LMProcessStatus
 from compressors.lm.scoring import LlamaCppScorer
-from compressors.text.words import stem_words, stems
 from memory_service import metrics
-from memory_service.consolidation import ConsolidationReport, Consolidator
-from memory_service.context import ContextFormat, PackedContext, display_text, pack
+from memory_service.consolidate.consolidator import ConsolidationReport, Consolidator
+from memory_service.consolidate.lm_judge import judge_factory
+from memory_service.context.config import PruningConfig
+from memory_service.context.importance import AccessRecorder, DecayPolicy
+from memory_service.context.lm_analysis import LMQueryAnalyzer, query_analyzer
+from memory_service.context.packing import ContextFormat
+from memory_service.context.pipeline import ContextPipeline, ContextResult
+from memory_service.context.pruning import TokenPruner
+from memory_service.context.retrieval import HybridRetriever
 from memory_service.domain import DEFAULT_TENANT, Event, EventIn, MemoryUnit, Scope
-from memory_service.embedding import Embedder, SentenceTransformerEmbedder
-from memory_service.importance import AccessRecorder, DecayPolicy
-from memory_service.index_sync import IndexSync
-from memory_service.ingestion import CompressionPipeline, CompressionStats, check_limits, to_events
+from memory_service.index.embedding import Embedder, SentenceTransformerEmbedder
+from memory_service.index.sync import IndexSync
+from memory_service.ingest.events import check_limits, to_events
+from memory_service.ingest.pipeline import CompressionPipeline, CompressionStats
 from memory_service.jobs import InProcessJobs
-from memory_service.lm_judge import judge_factory
-from memory_service.lm_query_analysis import LMQueryAnalyzer, query_analyzer
-from memory_service.query_analysis import QueryAnalysis
-from memory_service.retrieval import Candidate, HybridRetriever
-from memory_service.selection import Piece
 from memory_service.settings import Settings
-from memory_service.token_pruning import TokenPruner
-from memory_service.tokens import count_tokens_once
 from stores.job_queue import JobKind, JobQueue, QueueStats, RedisJobQueue
-from stores.lru import LRU
 from stores.sql.consolidation import StaleConsolidation
 from stores.sql.erasure import ErasedEvent, ErasedScope, erase_event, erase_scope
 from stores.sql.retry import Requeued, requeue_marked
@@ -54,40 +54,6 @@ class IngestResult:
     new_event_ids: list[str]
 
 
-@dataclass
-class ContextResult:
-    context: str
-    tokens: int
-    chosen: list[Candidate]
-    empty: bool
-    candidates_considered: int
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    pieces: list[Piece] = field(default_factory=list)
-    messages: list[dict[str, str]] | None = None
-    history_tokens: int = 0
-    analysis: QueryAnalysis | None = None
-    best_relevance: float = -1.0
-
-    @property
-    def compression_ratio(self) -> float:
-        """History tokens per context token (0 when the context is empty)."""
-        return self.history_tokens / self.tokens if self.tokens else 0.0
-
-
-def covers_query(candidates: Sequence[Candidate], analysis: QueryAnalysis | None, top: int = 10) -> bool:
-    """Whether one of the best candidates contains every content word of the query (stemmed):
-    a keyword query ("support group") is far in meaning from a whole sentence yet plainly answered."""
-    if analysis is None or not analysis.terms:
-        return False
-    wanted = set(stem_words(analysis.terms))
-    return any(wanted <= stems(c.unit.text) for c in candidates[:top])
-
-
-def best_relevance(candidates: Sequence[Candidate]) -> float:
-    """The highest cosine between the query and a candidate (-1 with no candidates)."""
-    return max((c.dense for c in candidates if c.dense is not None), default=-1.0)
-
-
 def open_compressor(settings: Settings, name: str | None = None) -> Compressor:
     """The configured compressor (or `name`); a native LM backend runs in a child process unless
     `lm_isolation` is inline. Loads the model, so call it off the event loop."""
@@ -99,9 +65,10 @@ def open_compressor(settings: Settings, name: str | None = None) -> Compressor:
     )
 
 
-def token_pruner(settings: Settings) -> TokenPruner:
-    """The pruner for the settings; its GGUF loads on first use (see `token_pruning`)."""
-    model = settings.prune_model or (settings.llm_model if settings.compressor == "llama_cpp" else None)
+def token_pruner(settings: Settings, config: PruningConfig | None = None) -> TokenPruner:
+    """The pruner for the settings; its GGUF loads on first use (see `context.pruning`)."""
+    config = config or settings.context_config().pruning
+    model = config.model or (settings.llm_model if settings.compressor == "llama_cpp" else None)
     options = {"model": model, "context_tokens": 2048, "threads": settings.llm_threads}
 
     def load() -> TokenScorer:
@@ -111,8 +78,8 @@ def token_pruner(settings: Settings) -> TokenPruner:
 
     return TokenPruner(
         load,
-        keep_ratio=settings.prune_keep_ratio,
-        condition_on_query=settings.prune_condition_on_query,
+        keep_ratio=config.keep_ratio,
+        condition_on_query=config.condition_on_query,
         tokenizer=settings.tokenizer,
     )
 
@@ -145,12 +112,12 @@ class MemoryService:
             settings.window_overlap,
             use_cache=settings.compression_cache,
         )
-        self.decay = DecayPolicy(half_life_days=settings.decay_half_life_days, weight=settings.importance_weight)
-        self.retriever = HybridRetriever(
-            store, embedder, indexes, self.index_sync, settings.candidates, settings.min_relevance, decay=self.decay
+        context = settings.context_config()
+        self.context_config = context
+        self.decay = DecayPolicy(
+            half_life_days=context.retrieval.decay_half_life_days, weight=context.retrieval.importance_weight
         )
-        self._history_token_cache: LRU[Scope, int] = LRU(1024)
-        self.index_sync.listeners.append(lambda _changes: self._history_token_cache.clear())
+        self.retriever = HybridRetriever(store, embedder, indexes, self.index_sync, context.retrieval, decay=self.decay)
         self.consolidator = Consolidator(
             store,
             embedder,
@@ -159,11 +126,17 @@ class MemoryService:
             min_cluster=settings.abstraction_min_cluster,
             judge_factory=judge_factory(settings.supersession_judge, compressor),
         )
-        self.query_analyzer: LMQueryAnalyzer | None = query_analyzer(
-            settings.query_analysis, compressor, settings.query_analysis_timeout_s
-        )
-        self.pruner: TokenPruner | None = token_pruner(settings) if settings.prune_tokens else None
+        self.pruner: TokenPruner | None = token_pruner(settings, context.pruning) if context.pruning.enabled else None
         self.access = AccessRecorder(store)
+        self.context_pipeline = ContextPipeline(
+            context,
+            store,
+            self.index_sync,
+            self.retriever,
+            self.access,
+            analyzer=query_analyzer(context.analysis.mode, compressor, context.analysis.timeout_s),
+            pruner=self.pruner,
+        )
         self.in_process = InProcessJobs(self.compress_scopes, self.consolidate)
         self.jobs: JobQueue = (
             self.in_process
@@ -364,63 +337,17 @@ class MemoryService:
         fmt: ContextFormat = "text",
         as_of: datetime | None = None,
     ) -> ContextResult:
-        """Query-aware context. Only currently valid units, or with `as_of` those valid then."""
-        budget = budget_tokens if budget_tokens is not None else self.settings.default_budget_tokens
-        analysis = None
-        analysis_ms = 0.0
-        if self.query_analyzer is not None:
-            started = time.perf_counter()
-            analysis = await asyncio.to_thread(self.query_analyzer.analyze, query, as_of, self.settings.candidates)
-            analysis_ms = (time.perf_counter() - started) * 1000
-        result = await self.retriever.retrieve(scope, query, as_of, analysis)
-        # Selective augmentation: when no candidate is close enough in meaning, say so
-        # instead of filling the budget with the least bad units.
-        top = best_relevance(result.candidates)
-        relevant = top >= self.settings.empty_threshold or covers_query(result.candidates, result.analysis)
-        extra_timings: dict[str, float] = {"analysis_ms": result.timings_ms.get("analysis_ms", 0.0) + analysis_ms}
-        display = None
-        if self.pruner is not None and relevant and result.candidates:
-            started = time.perf_counter()
-            best = result.candidates[: self.settings.prune_top]
-            pruned = await asyncio.to_thread(
-                self.pruner.prune_many, [(c.unit.id, c.unit.hash, display_text(c.unit)) for c in best], query
-            )
+        """Query-aware context (`context.pipeline`). Only currently valid units, or with `as_of` those valid then."""
+        return await self.context_pipeline.run(scope, query, budget_tokens, fmt, as_of)
 
-            def display(candidate: Candidate) -> str:
-                return pruned.get(candidate.unit.id) or display_text(candidate.unit)
+    @property
+    def query_analyzer(self) -> LMQueryAnalyzer | None:
+        """The LM query analyzer of the context path (None: the rules alone)."""
+        return self.context_pipeline.analyzer
 
-            extra_timings["prune_ms"] = (time.perf_counter() - started) * 1000
-        started = time.perf_counter()
-        packed: PackedContext = pack(
-            result.candidates if relevant else [], budget, fmt, self.settings.tokenizer, result.analysis, display=display
-        )
-        if as_of is None:  # looking back in time is not use of today's memory
-            self.access.record(scope.tenant, [c.unit for c in packed.chosen])
-        timings = dict(result.timings_ms, **extra_timings, pack_ms=(time.perf_counter() - started) * 1000)
-        history = await self._history_tokens(scope)
-        metrics.record_context(packed.tokens, not packed.chosen, history)
-        return ContextResult(
-            context=packed.context,
-            tokens=packed.tokens,
-            chosen=packed.chosen,
-            empty=not packed.chosen,
-            candidates_considered=result.considered,
-            timings_ms=timings,
-            pieces=packed.pieces,
-            messages=packed.messages,
-            history_tokens=history,
-            analysis=result.analysis,
-            best_relevance=top,
-        )
-
-    async def _history_tokens(self, scope: Scope) -> int:
-        """Tokens of every raw event in the scope (what sending the whole history would cost), cached."""
-        tokens = self._history_token_cache.get(scope)
-        if tokens is None:
-            contents = await self.store.scope_event_contents(scope)
-            tokens = await asyncio.to_thread(count_tokens_once, "\n".join(contents), self.settings.tokenizer)
-            self._history_token_cache.put(scope, tokens)
-        return tokens
+    @query_analyzer.setter
+    def query_analyzer(self, analyzer: LMQueryAnalyzer | None) -> None:
+        self.context_pipeline.analyzer = analyzer
 
     # -- browse and delete -----------------------------------------------------
 

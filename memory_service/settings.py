@@ -1,11 +1,33 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from memory_service.context.config import RECIPES, ContextConfig, recipe
+
+# Settings that are part of the context path: field -> (part of ContextConfig, its field);
+# a part of None is a field of ContextConfig itself.
+CONTEXT_FIELDS: dict[str, tuple[str | None, str]] = {
+    "default_budget_tokens": (None, "default_budget_tokens"),
+    "tokenizer": (None, "tokenizer"),
+    "candidates": ("retrieval", "candidates"),
+    "min_relevance": ("retrieval", "min_relevance"),
+    "decay_half_life_days": ("retrieval", "decay_half_life_days"),
+    "importance_weight": ("retrieval", "importance_weight"),
+    "query_analysis": ("analysis", "mode"),
+    "query_analysis_timeout_s": ("analysis", "timeout_s"),
+    "empty_threshold": ("abstention", "empty_threshold"),
+    "prune_tokens": ("pruning", "enabled"),
+    "prune_keep_ratio": ("pruning", "keep_ratio"),
+    "prune_top": ("pruning", "top"),
+    "prune_condition_on_query": ("pruning", "condition_on_query"),
+    "prune_model": ("pruning", "model"),
+}
 
 
 class Settings(BaseSettings):
@@ -53,6 +75,7 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(default=64 * 1024, ge=1, description="Largest accepted event content (UTF-8 bytes).")
     max_batch_events: int = Field(default=1000, ge=1, description="Most events in one ingest request.")
 
+    context_recipe: str = Field(default="default", description=f"Named context configuration: {', '.join(RECIPES)}; context settings given explicitly override it.")
     default_budget_tokens: int = 512
     candidates: int = Field(default=50, ge=1, description="Candidates taken from each retriever before fusion.")
     rrf_k: int = Field(default=60, ge=1, description="Unused (retrieval fuses normalised scores linearly); kept so old configs load.")
@@ -95,6 +118,24 @@ class Settings(BaseSettings):
             "threads": self.llm_threads,
             "device": self.llm_device,
         }
+
+    def context_config(self) -> ContextConfig:
+        """The context path's configuration: the recipe, with every context setting given
+        explicitly (argument or environment) on top. The default recipe's values are these
+        settings' defaults, so with no recipe named this is exactly the settings."""
+        config = recipe(self.context_recipe)
+        top: dict[str, Any] = {}
+        parts: dict[str, dict[str, Any]] = {}
+        for name, (part, key) in CONTEXT_FIELDS.items():
+            if name not in self.model_fields_set:
+                continue
+            if part is None:
+                top[key] = getattr(self, name)
+            else:
+                parts.setdefault(part, {})[key] = getattr(self, name)
+        for part, values in parts.items():
+            top[part] = replace(getattr(config, part), **values)
+        return replace(config, **top) if top else config
 
     @cached_property
     def sql_url(self) -> str:

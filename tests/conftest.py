@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from compressors.lm.process import describe_exit
-from memory_service.embedding import SentenceTransformerEmbedder
+from memory_service.index.embedding import SentenceTransformerEmbedder
 from memory_service.settings import Settings
 from tests.server import create_database, drop_database
 

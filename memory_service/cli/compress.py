@@ -19,7 +19,7 @@ from compressors.base import Compressor
 from compressors.lm.process import LMProcessError
 from compressors.lm.scoring import create_scorer
 from memory_service.cli.common import InputFormat, err, fail, load_events, out
-from memory_service.offline_compression import (
+from memory_service.ingest.offline import (
     MIRow,
     compress_file_windows,
     file_windows,

@@ -11,8 +11,8 @@ import typer
 from pydantic import ValidationError
 
 from memory_service.cli.common import err, fail, out, run
-from memory_service.context import ContextFormat
-from memory_service.context_api import context_response
+from memory_service.context.packing import ContextFormat
+from memory_service.context.response import context_response
 from memory_service.domain import Scope, as_utc
 from memory_service.service import MemoryService
 from memory_service.settings import Settings

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from memory_service.cli.common import InputFormat, err, fail, load_events, out, run, settings_with
 from memory_service.domain import Scope
-from memory_service.ingestion import check_limits
+from memory_service.ingest.events import check_limits
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 

@@ -17,7 +17,7 @@ import pytest
 
 from memory_service import worker as worker_module
 from memory_service.domain import EventIn
-from memory_service.embedding import SentenceTransformerEmbedder
+from memory_service.index.embedding import SentenceTransformerEmbedder
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 from tests.cli.conftest import EVENTS, count_rows, invoke, said

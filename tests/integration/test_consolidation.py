@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from memory_service.consolidation import HeuristicJudge
+from memory_service.consolidate.rules import HeuristicJudge
 from memory_service.domain import EventIn, MemoryUnit, Scope
 from memory_service.service import MemoryService
 from memory_service.settings import Settings

@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from memory_service.domain import EventIn, Scope
-from memory_service.ingestion import to_events
+from memory_service.ingest.events import to_events
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 

@@ -26,7 +26,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from api.inprocess import InProcessService
 from memory_service.client import MemoryClient, NotFound
 from memory_service.domain import Scope
-from memory_service.embedding import HashingEmbedder
+from memory_service.index.embedding import HashingEmbedder
 from memory_service.settings import Settings
 
 TENANTS = ("tenant-a", "tenant-b")

@@ -12,10 +12,10 @@ import pytest
 from compressors.base import create_compressor
 from compressors.lm.isolated import IsolatedCompressor, IsolatedScorer
 from compressors.lm.process import LMProcessDied
+from memory_service.consolidate.lm_judge import LMSupersessionJudge
+from memory_service.context.lm_analysis import LMQueryAnalyzer
+from memory_service.context.pruning import TokenPruner
 from memory_service.domain import CompressionWindow, Event, MemoryUnit
-from memory_service.lm_judge import LMSupersessionJudge
-from memory_service.lm_query_analysis import LMQueryAnalyzer
-from memory_service.token_pruning import TokenPruner
 
 pytestmark = pytest.mark.slow
 

@@ -16,8 +16,8 @@ import pytest
 
 from compressors.backends.llamacpp import LlamaCppCompressor
 from compressors.backends.openai_compat import OpenAICompressor
+from memory_service.consolidate.lm_judge import LMSupersessionJudge
 from memory_service.domain import EventIn, Scope
-from memory_service.lm_judge import LMSupersessionJudge
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 from tests.server import free_port

@@ -15,9 +15,9 @@ import pytest
 from compressors.backends.llamacpp import LlamaCppCompressor
 from compressors.backends.openai_compat import OpenAICompressor
 from compressors.text.words import stem_words
+from memory_service.context.analysis import analyze
+from memory_service.context.lm_analysis import LMQueryAnalyzer
 from memory_service.domain import EventIn, Scope
-from memory_service.lm_query_analysis import LMQueryAnalyzer
-from memory_service.query_analysis import analyze
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 from tests.server import free_port

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 from api.app import create_app
-from memory_service.context import pack
+from memory_service.context.analysis import analyze
+from memory_service.context.config import SelectionParams
+from memory_service.context.packing import pack
+from memory_service.context.retrieval import Candidate
+from memory_service.context.selection import select
 from memory_service.domain import EventIn, MemoryUnit, Scope
-from memory_service.query_analysis import analyze
-from memory_service.retrieval import Candidate
-from memory_service.selection import SelectionParams, select
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 from memory_service.tokens import count_tokens

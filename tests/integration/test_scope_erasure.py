@@ -7,7 +7,7 @@ import shutil
 import uuid
 
 from memory_service.domain import EventIn, MemoryUnitDraft, Scope
-from memory_service.embedding import SentenceTransformerEmbedder, to_bytes
+from memory_service.index.embedding import SentenceTransformerEmbedder, to_bytes
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 from stores.job_queue import JobKind, RedisJobQueue

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from memory_service.context import display_text
+from memory_service.context.packing import display_text
 from memory_service.domain import EventIn, Scope
 from memory_service.service import MemoryService
 from memory_service.settings import Settings

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from api.inprocess import InProcessService
-from memory_service.embedding import SentenceTransformerEmbedder
+from memory_service.index.embedding import SentenceTransformerEmbedder
 from memory_service.settings import Settings
 
 

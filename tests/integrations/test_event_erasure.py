@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from memory_service.domain import EventIn, MemoryUnitDraft, Scope
-from memory_service.embedding import SentenceTransformerEmbedder, to_bytes
+from memory_service.index.embedding import SentenceTransformerEmbedder, to_bytes
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 from stores.sql.rows import NewUnit

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from memory_service.context.importance import DecayPolicy
 from memory_service.domain import MemoryUnit
-from memory_service.importance import DecayPolicy
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from memory_service.consolidate.lm_judge import LMSupersessionJudge, grounded_update, judge_factory
 from memory_service.domain import MemoryUnit
-from memory_service.lm_judge import LMSupersessionJudge, grounded_update, judge_factory
 from tests.scripted_lm import ScriptedLM
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from compressors.extractive import ExtractiveCompressor
-from memory_service.lm_query_analysis import LMAnswer, LMQueryAnalyzer, merge, parse_answer, query_analyzer
-from memory_service.query_analysis import analyze
+from memory_service.context.analysis import analyze
+from memory_service.context.lm_analysis import LMAnswer, LMQueryAnalyzer, merge, parse_answer, query_analyzer
 from tests.scripted_lm import ScriptedLM
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)

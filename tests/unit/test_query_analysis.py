@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from memory_service.query_analysis import TimeRange, analyze, entity_mentions, time_range_of
+from memory_service.context.analysis import TimeRange, analyze, entity_mentions, time_range_of
 
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from memory_service.token_pruning import TokenPruner, protected, prune_words, query_stems_of, word_surprisals
+from memory_service.context.pruning import TokenPruner, protected, prune_words, query_stems_of, word_surprisals
 
 
 def test_token_surprisal_is_summed_per_word() -> None:

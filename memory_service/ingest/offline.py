@@ -13,7 +13,8 @@ from compressors.base import Compressor, ProducedDraft, WindowResult, compress_w
 from compressors.lm.client import SequenceScorer
 from compressors.mi import MIEstimate, estimate_mi
 from memory_service.domain import DEFAULT_TENANT, CompressionWindow, Event, EventIn, MemoryUnit, Scope, utc_now
-from memory_service.ingestion import RECENT_UNITS, to_events, windows
+from memory_service.ingest.events import to_events
+from memory_service.ingest.pipeline import RECENT_UNITS, windows
 
 
 def file_windows(events: Sequence[EventIn], size: int, overlap: int) -> list[tuple[Scope, list[CompressionWindow]]]:

@@ -10,10 +10,11 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Literal
 
+from memory_service.context.analysis import QueryAnalysis
+from memory_service.context.config import DEFAULT_SELECTION, SelectionParams
+from memory_service.context.retrieval import Candidate
+from memory_service.context.selection import Piece, select
 from memory_service.domain import MemoryUnit
-from memory_service.query_analysis import QueryAnalysis
-from memory_service.retrieval import Candidate
-from memory_service.selection import DEFAULT_SELECTION, Piece, SelectionParams, select
 from memory_service.tokens import count_tokens
 
 ContextFormat = Literal["text", "json", "messages"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from memory_service.context.pipeline import ContextResult
 from memory_service.schemas import ChatMessage, ContextResponse, ContextStats, ContextUnit
-from memory_service.service import ContextResult
 
 
 def context_response(result: ContextResult) -> ContextResponse:

@@ -12,11 +12,12 @@ from datetime import datetime
 import numpy as np
 
 from compressors.text.words import STOPWORDS, lexical_terms
+from memory_service.context.analysis import QueryAnalysis, analyze
+from memory_service.context.config import RetrievalConfig
+from memory_service.context.importance import DecayPolicy
 from memory_service.domain import MemoryUnit, Scope, utc_now
-from memory_service.embedding import Embedder
-from memory_service.importance import DecayPolicy
-from memory_service.index_sync import IndexSync
-from memory_service.query_analysis import QueryAnalysis, analyze
+from memory_service.index.embedding import Embedder
+from memory_service.index.sync import IndexSync
 from stores.lru import LRU
 from stores.sql.changes import UnitChange
 from stores.sql.store import SqlStore
@@ -59,26 +60,23 @@ class HybridRetriever:
         embedder: Embedder,
         indexes: VectorIndexes,
         index_sync: IndexSync,
-        candidates: int = 50,
-        min_relevance: float = 0.25,
-        expansion_hits: int = 5,
-        lexical_weight: float = 0.5,
-        neighbour_weight: float = 0.2,
-        entity_boost: float = 0.1,
-        time_boost: float = 0.5,
+        config: RetrievalConfig | None = None,
         decay: DecayPolicy | None = None,
     ) -> None:
+        """`config` sets the weights (default `RetrievalConfig()`); `decay` scales scores by decayed
+        importance (the service passes the config's; None: no decay)."""
+        config = config or RetrievalConfig()
         self.store = store
         self.embedder = embedder
         self.indexes = indexes
         self.index_sync = index_sync
-        self.candidates = candidates
-        self.min_relevance = min_relevance
-        self.expansion_hits = expansion_hits
-        self.lexical_weight = lexical_weight
-        self.neighbour_weight = neighbour_weight
-        self.entity_boost = entity_boost
-        self.time_boost = time_boost
+        self.candidates = config.candidates
+        self.min_relevance = config.min_relevance
+        self.expansion_hits = config.expansion_hits
+        self.lexical_weight = config.lexical_weight
+        self.neighbour_weight = config.neighbour_weight
+        self.entity_boost = config.entity_boost
+        self.time_boost = config.time_boost
         self.decay = decay
         # Unit rows and per-scope id lists, valid until the change log says otherwise.
         self._units: LRU[int, MemoryUnit] = LRU(100_000)

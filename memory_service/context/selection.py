@@ -16,8 +16,9 @@ import numpy as np
 
 from compressors.text.extract import split_sentences
 from compressors.text.words import stem_words, stems
-from memory_service.query_analysis import QueryAnalysis
-from memory_service.retrieval import Candidate
+from memory_service.context.analysis import QueryAnalysis
+from memory_service.context.config import DEFAULT_SELECTION, SelectionParams
+from memory_service.context.retrieval import Candidate
 
 
 @dataclass
@@ -28,20 +29,6 @@ class Piece:
     text: str
     relevance: float
     trimmed: bool = False
-
-
-@dataclass(frozen=True)
-class SelectionParams:
-    redundancy: float = 0.25  # weight of the max cosine to chosen pieces
-    duplicate: float = 0.93  # cosine at which a piece adds nothing and is skipped
-    trim_above_tokens: int = 16  # units longer than this keep only their query-bearing sentences
-    pool: int = 100  # candidates considered for selection, best fused first
-    time_boost: float = 0.2  # relative boost of units inside the query's time range
-    entity_boost: float = 0.1  # relative boost of units naming a mentioned entity
-    cost_exponent: float = 0.0  # gain is divided by (tokens / mean tokens) ** this: >0 favours short pieces
-
-
-DEFAULT_SELECTION = SelectionParams()
 
 
 def relevances(candidates: Sequence[Candidate], analysis: QueryAnalysis | None, params: SelectionParams) -> list[float]:

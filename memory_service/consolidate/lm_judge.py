@@ -25,7 +25,7 @@ from typing import Any
 
 from compressors.lm.client import LMClient
 from compressors.prompts.supersession import VERDICT_SCHEMA, verdict_messages
-from memory_service.consolidation import HeuristicJudge, attribute_statements, same_subject
+from memory_service.consolidate.rules import HeuristicJudge, attribute_statements, same_subject
 from memory_service.domain import MemoryUnit
 
 log = logging.getLogger(__name__)

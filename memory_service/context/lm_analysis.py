@@ -29,7 +29,7 @@ from typing import Any
 from compressors.lm.client import LMClient
 from compressors.prompts.query_analysis import ANSWER_SCHEMA, question_messages
 from compressors.text.words import STOPWORDS, query_words, stem_words
-from memory_service.query_analysis import QUESTION_WORDS, QueryAnalysis, analyze
+from memory_service.context.analysis import QUESTION_WORDS, QueryAnalysis, analyze
 from stores.lru import LRU
 
 log = logging.getLogger(__name__)

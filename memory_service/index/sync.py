@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from memory_service.embedding import from_bytes
+from memory_service.index.embedding import from_bytes
 from stores.sql.changes import UnitChange
 from stores.sql.store import SqlStore
 from stores.vector_index import VectorIndexes

@@ -1,0 +1,1 @@
+"""Ingest: validate and store events, then compress them window by window into indexed units."""
