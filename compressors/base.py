@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from compressors.factories import resolve, spec_of
 from memory_service.domain import CompressionWindow, MemoryUnitDraft
 
 
@@ -120,8 +121,6 @@ def compressor_factory(name: str) -> CompressorFactory:
         raise ValueError(
             f"unknown compressor {name!r}; available: {', '.join(available_compressors())}, or a 'module:callable'"
         )
-    from compressors.lm.process import resolve
-
     try:
         return resolve(spec)
     except (ImportError, AttributeError, ValueError) as exc:
@@ -137,15 +136,12 @@ def is_native(name: str) -> bool:
     return ":" in name or name in _entry_points()
 
 
-def create_compressor(name: str, isolated: bool = False, restart_backoff_s: float | None = None,
-                      **options: Any) -> Compressor:
-    """The backend `name` built with `options`; with `isolated`, a native backend's model runs in
-    a child process (`compressors.lm.isolated.IsolatedCompressor`), so a crash in it costs one window."""
-    factory = compressor_factory(name)
-    if isolated and is_native(name):
-        from compressors.lm.isolated import IsolatedCompressor
-        from compressors.lm.process import DEFAULT_BACKOFF_S, spec_of
+def factory_spec(name: str) -> str:
+    """The "module:callable" that builds backend `name`, for a process that has only the name."""
+    return _spec(name) or spec_of(compressor_factory(name))
 
-        spec = name if ":" in name else spec_of(factory)
-        return IsolatedCompressor(spec, options, label=name, backoff_s=restart_backoff_s or DEFAULT_BACKOFF_S)
-    return factory(**options)
+
+def create_compressor(name: str, **options: Any) -> Compressor:
+    """The backend `name` built with `options`, in this process (`compressors.lm.isolated.isolate`
+    builds a native one in a child process instead)."""
+    return compressor_factory(name)(**options)

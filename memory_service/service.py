@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from compressors.base import Compressor, create_compressor
+from compressors.base import Compressor, create_compressor, is_native
 from compressors.lm.client import TokenScorer
-from compressors.lm.isolated import IsolatedScorer
+from compressors.lm.isolated import IsolatedScorer, isolate
 from compressors.lm.process import LMProcessStatus
 from compressors.lm.scoring import LlamaCppScorer
 from memory_service import metrics
@@ -57,12 +57,10 @@ class IngestResult:
 def open_compressor(settings: Settings, name: str | None = None) -> Compressor:
     """The configured compressor (or `name`); a native LM backend runs in a child process unless
     `lm_isolation` is inline. Loads the model, so call it off the event loop."""
-    return create_compressor(
-        name or settings.compressor,
-        isolated=settings.lm_isolation == "process",
-        restart_backoff_s=settings.lm_restart_backoff_s,
-        **settings.compressor_options(),
-    )
+    name = name or settings.compressor
+    if settings.lm_isolation == "process" and is_native(name):
+        return isolate(name, settings.compressor_options(), backoff_s=settings.lm_restart_backoff_s)
+    return create_compressor(name, **settings.compressor_options())
 
 
 def token_pruner(settings: Settings, config: PruningConfig | None = None) -> TokenPruner:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from compressors.base import WindowResult
+from compressors.base import WindowResult, factory_spec
 from compressors.cache_key import CacheIdentity
 from compressors.extractive import ExtractiveCompressor
 from compressors.lm.client import Messages
@@ -112,3 +112,8 @@ class IsolatedScorer:
 
     def close(self) -> None:
         self.process.close()
+
+
+def isolate(name: str, options: Mapping[str, Any] | None = None, *, backoff_s: float = DEFAULT_BACKOFF_S) -> IsolatedCompressor:
+    """Backend `name` (built-in, entry point or "module:callable") with its model in a child process."""
+    return IsolatedCompressor(factory_spec(name), options, label=name, backoff_s=backoff_s)

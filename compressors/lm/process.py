@@ -19,7 +19,6 @@ type when they pickle, so callers' ordinary error handling keeps working.
 from __future__ import annotations
 
 import faulthandler
-import importlib
 import logging
 import os
 import pickle
@@ -29,10 +28,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
+
+from compressors.factories import resolve
 
 log = logging.getLogger(__name__)
 
@@ -56,23 +57,6 @@ class LMProcessTimeout(LMProcessError):
 
 class LMUnavailable(LMProcessError):
     pass
-
-
-def resolve(spec: str) -> Callable[..., Any]:
-    """The callable named by "package.module:name" (or "package.module:Class.method")."""
-    module_name, sep, attribute = spec.partition(":")
-    if not sep or not module_name or not attribute:
-        raise ValueError(f"{spec!r} is not of the form 'module:callable'")
-    target: Any = importlib.import_module(module_name)
-    for part in attribute.split("."):
-        target = getattr(target, part)
-    if not callable(target):
-        raise ValueError(f"{spec!r} is not callable")
-    return target  # type: ignore[no-any-return]
-
-
-def spec_of(factory: Callable[..., Any]) -> str:
-    return f"{factory.__module__}:{factory.__qualname__}"
 
 
 def describe_exit(exitcode: int | None) -> str:

@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from compressors.base import create_compressor
-from compressors.lm.isolated import IsolatedCompressor, IsolatedScorer
+from compressors.lm.isolated import IsolatedCompressor, IsolatedScorer, isolate
 from compressors.lm.process import LMProcessDied
 from memory_service.consolidate.lm_judge import LMSupersessionJudge
 from memory_service.context.lm_analysis import LMQueryAnalyzer
@@ -39,7 +38,7 @@ def unit(unit_id: int, text: str, day: int) -> MemoryUnit:
 
 
 def test_the_packaged_smollm2_compresses_and_answers_json_from_a_child_process() -> None:
-    compressor = create_compressor("llama_cpp", isolated=True, timeout_s=120, max_tokens=200)
+    compressor = isolate("llama_cpp", {"timeout_s": 120, "max_tokens": 200})
     try:
         assert isinstance(compressor, IsolatedCompressor)
         assert compressor.process.pid not in (None, os.getpid())
