@@ -1,4 +1,5 @@
-"""`memory-service eval locomo` (the `eval` sub-app): run `memory_service.eval` on a LoCoMo file and print its tables."""
+"""`memory-service eval locomo` (the `eval` sub-app): run `memory_service.eval` on a LoCoMo-shaped
+file (LoCoMo, BEAM converted to its layout) and print its tables."""
 
 from __future__ import annotations
 
@@ -34,13 +35,34 @@ def _budgets(value: str) -> list[int]:
     return sorted(set(budgets))
 
 
+def _categories(value: str | None) -> list[int] | None:
+    try:
+        categories = [int(part) for part in _csv(value)]
+    except ValueError:
+        fail(f"--headline: expected comma-separated category ids, got {value!r}", code=2)
+    return sorted(set(categories)) or None
+
+
 def locomo_command(
-    path: Annotated[Path, typer.Argument(help="A LoCoMo-shaped JSON file (e.g. ../shared/bench/locomo/locomo_dev.json).")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="A LoCoMo-shaped JSON file (../shared/bench/locomo/locomo_dev.json, ../shared/bench/beam/beam_dev.json)."
+        ),
+    ],
     out_path: Annotated[Path, typer.Option("--out", help="Write all numbers, the config and per-question details here (JSON).")],
     conversations: Annotated[str | None, typer.Option(help="Comma-separated sample ids (default: all).")] = None,
     budgets: Annotated[str, typer.Option(help="Comma-separated token budgets.")] = "256,512,1024,2048",
     compressor: Annotated[str | None, typer.Option(help="Compressor backend (default MEMORY_SERVICE_COMPRESSOR).")] = None,
-    plot_path: Annotated[Path | None, typer.Option("--plot", help="Also draw evidence recall vs budget (PNG).")] = None,
+    plot_path: Annotated[
+        Path | None, typer.Option("--plot", help="Also draw content and answer-token recall vs budget (PNG).")
+    ] = None,
+    headline: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated categories the overall figures cover (default: all; abstention questions never count)."
+        ),
+    ] = None,
     details: Annotated[
         Path | None, typer.Option(help="Write per-question details here instead of into --out (JSON).")
     ] = None,
@@ -50,10 +72,10 @@ def locomo_command(
     ] = None,
     consolidate: Annotated[bool, typer.Option(help="Consolidate each conversation after ingest, as the worker would.")] = True,
 ) -> None:
-    """Ingest a LoCoMo file, ask every question at every budget; compare with BM25 over raw turns."""
+    """Ingest a LoCoMo-shaped file, ask every question at every budget; compare with BM25 over raw turns."""
     # Imported here so that other commands do not pay for bm25s/scipy at start-up.
-    from memory_service.eval.report import category_table, plot, recall_table, report, worst_table
-    from memory_service.eval.run import EvalConfig, run_eval
+    from memory_service.eval.report import category_table, ingest_line, plot, recall_table, report, worst_table
+    from memory_service.eval.run import BM25, OURS, EvalConfig, run_eval
 
     if not path.is_file():
         fail(f"{path}: no such file")
@@ -64,6 +86,7 @@ def locomo_command(
         compressor=compressor,
         consolidate=consolidate,
         data_dir=data_dir,
+        headline=_categories(headline),
     )
     with Progress(
         TextColumn("{task.description:<12}"),
@@ -89,15 +112,11 @@ def locomo_command(
 
     data = report(run, include_questions=details is None, worst=worst)
     out.print(recall_table(data))
-    out.print(category_table(data))
+    out.print(category_table(data, OURS))
+    out.print(category_table(data, BM25))
     if worst:
         out.print(worst_table(data["worst"]))
-    ingest = data["ingest"]
-    line = f"ingest: {ingest['turns']} turns in {ingest['seconds']:.1f} s ({ingest['turns_per_s']:.1f} turns/s), {ingest['units']} units"
-    if data["consolidation"]:
-        c = data["consolidation"]
-        line += f"; consolidation {c['seconds']:.1f} s: {c['merged']} merged, {c['superseded']} superseded, {c['abstractions_created']} abstractions, {c['units_after']} units after"
-    out.print(line, highlight=False)
+    out.print(ingest_line(data), highlight=False)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(data, indent=1))
     out.print(f"JSON: {out_path}", highlight=False)

@@ -1,4 +1,10 @@
-"""Reading LoCoMo-shaped files (the `locomo10.json` layout) as events, questions and raw turns."""
+"""Reading LoCoMo-shaped files (the `locomo10.json` layout) as events, questions and raw turns.
+
+BEAM's converted files (`../shared/bench/beam/`) have the same layout; their questions also
+carry a `question_type` (the category's name) and a `rubric`. What a category is called and
+whether a question is an abstention question are read from the data (`category_names`,
+`is_abstention`), never from a table of one dataset's ids.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +21,9 @@ from memory_service.domain import EventIn
 _SESSION = re.compile(r"^session_(\d+)$")
 _DIA = re.compile(r"D\s*:?\s*(\d+)\s*:\s*(\d+)")
 
-ANSWERABLE = (1, 2, 3, 4)
-CATEGORY_NAMES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
+LOCOMO_CATEGORY_NAMES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
+"""The legend of `locomo10.json`, whose questions have no `question_type`: labels only, used for
+a category none of whose questions names its type; no metric depends on them."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,35 @@ class Question:
     answer: str | None
     evidence: list[str]
     category: int
+    question_type: str | None = None
+    abstention: bool = False
+    """Nothing in the conversation answers it: the right context is empty (see `is_abstention`)."""
+
+
+def is_abstention(qa: dict[str, Any]) -> bool:
+    """Whether the data marks the question as one the conversation does not answer.
+
+    Two markers, both in the data: a `question_type` containing "abstention" (BEAM's
+    category 5, "nothing in the chat answers it", no evidence), or an `adversarial_answer`
+    (LoCoMo's category 5: the question's premise is false, e.g. it asks about the other
+    speaker; the file gives the answer an unwary reader would give, and the right reply is
+    "not mentioned"). Which category holds them is never looked at.
+    """
+    return "abstention" in str(qa.get("question_type") or "").lower() or "adversarial_answer" in qa
+
+
+def category_names(samples: Sequence[dict[str, Any]]) -> dict[int, str]:
+    """Category id -> name: the commonest `question_type` of its questions, else LoCoMo's legend, else ''."""
+    types: dict[int, dict[str, int]] = {}
+    for sample in samples:
+        for qa in sample.get("qa", []):
+            counts = types.setdefault(int(qa["category"]), {})
+            if qa.get("question_type"):
+                counts[str(qa["question_type"])] = counts.get(str(qa["question_type"]), 0) + 1
+    return {
+        c: max(counts, key=lambda t: (counts[t], t)) if counts else LOCOMO_CATEGORY_NAMES.get(c, "")
+        for c, counts in sorted(types.items())
+    }
 
 
 def parse_session_time(value: str) -> datetime:
@@ -105,6 +141,8 @@ def sample_questions(sample: dict[str, Any]) -> list[Question]:
             answer=None if qa.get("answer") is None else str(qa["answer"]),
             evidence=normalize_dia_ids(qa.get("evidence", [])),
             category=int(qa["category"]),
+            question_type=str(qa["question_type"]) if qa.get("question_type") else None,
+            abstention=is_abstention(qa),
         )
         for qa in sample.get("qa", [])
     ]

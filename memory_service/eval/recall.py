@@ -1,8 +1,9 @@
-"""The eval's metrics: evidence recall, and the text metrics (content recall, answer-token recall).
+"""The eval's metrics: evidence recall, and the text metrics (content recall, answer-token
+recall, provenance precision, the share of stop words).
 
-Evidence recall: the share of annotated evidence turns (categories 1-4) that a unit in
-the returned context cites. `evidence_recall` serves the benchmarks; the text metrics
-below (content recall, answer-token recall) and `score` serve `memory_service.eval.run`.
+Evidence recall: the share of annotated evidence turns (of the questions the conversation
+answers) that a unit in the returned context cites. `evidence_recall` serves the
+benchmarks; the text metrics below and `score` serve `memory_service.eval.run`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from compressors.text.words import MONTH_NAMES, STOPWORDS, stem_word
 from memory_service.domain import Scope
@@ -65,7 +67,7 @@ async def evidence_recall(
             report.questions += 1
             if on_question is not None:
                 on_question()
-            if q.category == 5 or not q.evidence:
+            if q.abstention or not q.evidence:
                 continue
             cited = {eid for c in result.chosen for eid in c.unit.source_event_ids}
             report.hits[q.category] = report.hits.get(q.category, 0) + sum(
@@ -86,9 +88,14 @@ async def evidence_recall(
 # words dropped, except the month "May" (capitalised; "may" is a stop word); Snowball
 # English stems (PyStemmer). Numbers of any length are kept.
 
-CONTENT_RECALL_THRESHOLD = 0.5
-"""An evidence turn's content "mostly appears" in a context when at least this share of
-its distinct content stems are among the context's stems."""
+CONTENT_RECALL_THRESHOLD = 0.6
+"""An evidence turn's content reaches a context when at least this share of its distinct
+content stems are among the context's stems (the headline content recall)."""
+CONTENT_RECALL_THRESHOLDS = (0.6, 0.5)
+"""Content recall is reported at each of these (keys `content_recall`, `content_recall_50`)."""
+PROVENANCE_THRESHOLD = 0.5
+"""A unit's citation of an event is supported when at least this share of the event's
+distinct content stems appear in the text the context shows for the unit."""
 
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _WORD = re.compile(r"[A-Za-z0-9]+")
@@ -134,6 +141,41 @@ def content_hit(turn_text: str, context_stems: set[str], threshold: float = CONT
     return share is not None and share >= threshold
 
 
+def provenance(pieces: Sequence[tuple[str, Sequence[str]]], turns: dict[str, Turn]) -> tuple[int, int]:
+    """(supported, cited) over the (shown text, cited dia_ids) of a context's units.
+
+    Every (unit, cited event) pair counts once; it is supported when at least
+    PROVENANCE_THRESHOLD of the event's distinct content stems are in the unit's shown
+    text (not the whole context). A cited id the conversation lacks is unsupported.
+    """
+    supported = cited = 0
+    for text, dia_ids in pieces:
+        stems = content_stems(text)
+        for dia in dia_ids:
+            cited += 1
+            supported += dia in turns and content_hit(turns[dia].content, stems, PROVENANCE_THRESHOLD)
+    return supported, cited
+
+
+# A fixed list of English function words (NLTK's 179, as bm25s ships them), not the
+# project's STOPWORDS: those are tuned by the compressors (fillers such as "great" or
+# "day"), and the instrument must not move when they do.
+_FUNCTION_WORDS = frozenset(w.lower() for w in STOPWORDS_EN_PLUS)
+_PLAIN_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)*")
+
+
+def stopword_share(text: str) -> float | None:
+    """Share of a text's words that are stop words (None when it has no word).
+
+    Words: runs of letters and digits, lowercased, an inner apostrophe kept ("don't" is one
+    word); curly apostrophes read as straight ones; stop words: `_FUNCTION_WORDS`.
+    """
+    words = _PLAIN_WORD.findall(text.lower().replace("\u2019", "'"))
+    if not words:
+        return None
+    return sum(w in _FUNCTION_WORDS for w in words) / len(words)
+
+
 def mean(values: Sequence[float]) -> float | None:
     return float(np.mean(values)) if len(values) else None
 
@@ -148,9 +190,18 @@ def score(
     turns: dict[str, Turn],
     cited: set[str],
     context: str,
+    threshold: float = CONTENT_RECALL_THRESHOLD,
 ) -> tuple[list[str], list[str], float | None]:
-    """(evidence hits by citation, evidence hits by content, answer-token recall) of one context."""
+    """(evidence hits by citation, evidence hits by content at `threshold`, answer-token recall) of one context."""
     stems = content_stems(context)
     hits = [d for d in evidence if d in cited]
-    content = [d for d in evidence if d in turns and content_hit(turns[d].content, stems)]
+    content = [d for d in evidence if d in turns and content_hit(turns[d].content, stems, threshold)]
     return hits, content, token_recall(answer, stems) if answer else None
+
+
+def content_hits(evidence: Sequence[str], turns: dict[str, Turn], context: str) -> dict[float, list[str]]:
+    """Threshold -> the evidence dia_ids whose content reaches the context, for each CONTENT_RECALL_THRESHOLDS."""
+    stems = content_stems(context)
+    return {
+        t: [d for d in evidence if d in turns and content_hit(turns[d].content, stems, t)] for t in CONTENT_RECALL_THRESHOLDS
+    }

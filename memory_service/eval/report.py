@@ -10,8 +10,13 @@ from typing import Any
 
 from rich.table import Table
 
-from memory_service.eval.locomo import ANSWERABLE, CATEGORY_NAMES
-from memory_service.eval.recall import CONTENT_RECALL_THRESHOLD, mean, percentile
+from memory_service.eval.recall import (
+    CONTENT_RECALL_THRESHOLD,
+    CONTENT_RECALL_THRESHOLDS,
+    PROVENANCE_THRESHOLD,
+    mean,
+    percentile,
+)
 from memory_service.eval.run import BM25, METHODS, OURS, EvalRun, QuestionRecord
 
 
@@ -36,13 +41,23 @@ def summarize(records: Sequence[QuestionRecord], method: str, budget: int) -> di
     evidence_turns = sum(len(r.evidence) for r, _ in with_evidence)
     tokens = [a.tokens for _, a in answers]
     latencies = [a.latency_ms for _, a in answers]
+    citations = sum(a.citations for _, a in answers)
+    abstention = [a for r, a in answers if r.abstention]
+    answerable = [a for r, a in answers if not r.abstention]
     return {
         "questions": len(answers),
         "evidence_recall": mean([a.evidence_recall(r.evidence) or 0.0 for r, a in with_evidence]),
         "evidence_recall_turns": sum(len(a.hits) for _, a in with_evidence) / evidence_turns if evidence_turns else None,
         "content_recall": mean([a.content_recall(r.evidence) or 0.0 for r, a in with_evidence]),
+        "content_recall_50": mean([a.content_recall_50(r.evidence) or 0.0 for r, a in with_evidence]),
         "answer_recall": mean([a.answer_recall for _, a in answers if a.answer_recall is not None]),
+        "provenance_precision": sum(a.supported_citations for _, a in answers) / citations if citations else None,
+        "citations_per_unit": citations / units if (units := sum(a.units for _, a in answers)) else None,
+        "stopword_share": mean([a.stopword_share for _, a in answers if a.stopword_share is not None]),
         "empty_rate": mean([float(a.empty) for _, a in answers]),
+        "abstention_questions": len(abstention),
+        "abstain_rate": mean([float(a.empty) for a in abstention]),
+        "false_empty_rate": mean([float(a.empty) for a in answerable]),
         "context_tokens_mean": mean(tokens),
         "context_tokens_p95": percentile(tokens, 95),
         "units_mean": mean([a.units for _, a in answers]),
@@ -52,23 +67,29 @@ def summarize(records: Sequence[QuestionRecord], method: str, budget: int) -> di
     }
 
 
+def headline(run: EvalRun) -> list[int]:
+    """The categories the overall figures cover: the configured ones, else every category."""
+    return sorted(run.config.headline) if run.config.headline else sorted({r.category for r in run.records})
+
+
 def results(run: EvalRun) -> dict[str, dict[str, dict[str, Any]]]:
-    """method -> budget -> {"overall" (categories 1-4), "by_category": {"1".."5": ...}}."""
+    """method -> budget -> {"overall": the answerable questions of the headline categories,
+    "abstention": every abstention question, "by_category": {"1": ..., ...}}."""
     out: dict[str, dict[str, Any]] = {}
     categories = sorted({r.category for r in run.records})
+    wanted = set(headline(run))
+    overall_records = [r for r in run.records if r.category in wanted and not r.abstention]
+    abstention_records = [r for r in run.records if r.abstention]
     for method in METHODS:
         out[method] = {}
         for budget in run.config.budgets:
-            answerable = [r for r in run.records if r.category in ANSWERABLE]
-            overall = summarize(answerable, method, budget)
-            overall["false_empty_rate"] = overall.pop("empty_rate")
-            by_category = {}
-            for category in categories:
-                summary = summarize([r for r in run.records if r.category == category], method, budget)
-                key = "abstain_rate" if category == 5 else "false_empty_rate"
-                summary[key] = summary.pop("empty_rate")
-                by_category[str(category)] = summary
-            out[method][str(budget)] = {"overall": overall, "by_category": by_category}
+            out[method][str(budget)] = {
+                "overall": summarize(overall_records, method, budget),
+                "abstention": summarize(abstention_records, method, budget),
+                "by_category": {
+                    str(c): summarize([r for r in run.records if r.category == c], method, budget) for c in categories
+                },
+            }
     return out
 
 
@@ -106,9 +127,11 @@ def worst_questions(run: EvalRun, per_category: int, budget: int | None = None) 
 
 def report(run: EvalRun, include_questions: bool = True, worst: int = 0) -> dict[str, Any]:
     """Everything as JSON-ready data: config, ingest, results, and optionally per-question details."""
+    names = run.category_names or {}
     data: dict[str, Any] = {
         "config": {
             "file": str(run.config.path),
+            "dataset": Path(run.config.path).stem,
             "conversations": sorted({r.sample_id for r in run.records}, key=[r.sample_id for r in run.records].index),
             "budgets": run.config.budgets,
             "compressor": run.settings.get("compressor"),
@@ -118,11 +141,28 @@ def report(run: EvalRun, include_questions: bool = True, worst: int = 0) -> dict
             "started_at": run.started_at,
             "seconds": run.seconds,
             "settings": run.settings,
+            "categories": {
+                str(c): {
+                    "name": names.get(c, ""),
+                    "questions": sum(r.category == c for r in run.records),
+                    "abstention_questions": sum(r.category == c and r.abstention for r in run.records),
+                }
+                for c in sorted({r.category for r in run.records})
+            },
+            "headline": headline(run),
             "baseline": "BM25 (bm25s, English stop words, Snowball stems) over raw turns, greedy fill to the budget",
             "metrics": {
+                "overall": "answerable questions (not abstention ones) of the headline categories",
+                "abstention": "questions whose question_type contains 'abstention' or that have an adversarial_answer",
                 "content_recall_threshold": CONTENT_RECALL_THRESHOLD,
+                "content_recall_thresholds": list(CONTENT_RECALL_THRESHOLDS),
+                "provenance_threshold": PROVENANCE_THRESHOLD,
                 "evidence_recall": "mean over questions of the share of evidence turns cited",
                 "evidence_recall_turns": "evidence turns cited / all evidence turns",
+                "provenance_precision": "(unit, cited event) pairs whose event has >= 50% of its content stems in the "
+                "unit's shown text / all such pairs, pooled over the questions",
+                "stopword_share": "mean over contexts of stop words / words (NLTK's English stop words)",
+                "unit_tokens_per_event_token": "ingest: cl100k tokens of all valid units' text / of all events' content",
             },
         },
         "ingest": run.ingest,
@@ -145,37 +185,42 @@ def _f(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _name(data: dict[str, Any], category: str) -> str:
+    return f"{category} {data['config'].get('categories', {}).get(category, {}).get('name', '')}".strip()
+
+
+def _headline_label(data: dict[str, Any]) -> str:
+    return ",".join(str(c) for c in data["config"].get("headline", [])) or "all"
+
+
 def recall_table(data: dict[str, Any]) -> Table:
-    """Ours vs BM25 per budget: evidence recall overall and per category, the other recalls, tokens, latency."""
+    """Ours vs BM25 per budget: the overall metrics, abstention, tokens, latency."""
     results = data["results"]
-    categories = sorted({c for m in results.values() for b in m.values() for c in b["by_category"]}, key=int)
-    table = Table(title="LoCoMo evidence recall (mean over questions; overall = categories 1-4)")
-    table.add_column("method")
-    table.add_column("budget", justify="right")
-    table.add_column("tokens mean/p95", justify="right")
-    table.add_column("evidence", justify="right")
-    for c in categories:
-        if int(c) != 5:
-            table.add_column(f"{c} {CATEGORY_NAMES.get(int(c), '')}", justify="right")
-    table.add_column("content", justify="right")
-    table.add_column("answer tok", justify="right")
-    table.add_column("false empty", justify="right")
-    table.add_column("5: abstain", justify="right")
-    table.add_column("p50/p95 ms", justify="right")
+    table = Table(
+        title=f"{data['config'].get('dataset', '')}: overall = answerable questions of categories {_headline_label(data)}"
+    )
+    for column in (
+        "method", "budget", "n", "tokens mean/p95", "evidence", "content@60", "content@50", "answer tok",
+        "prov. precision", "stop words", "false empty", "abstain (n)", "p50/p95 ms",
+    ):
+        table.add_column(column, justify="left" if column == "method" else "right")
     for budget in data["config"]["budgets"]:
         for method in METHODS:
             row = results[method][str(budget)]
-            overall, by_category = row["overall"], row["by_category"]
+            overall, abstention = row["overall"], row["abstention"]
             table.add_row(
                 LABELS[method],
                 str(budget),
+                str(overall["questions"]),
                 f"{_f(overall['context_tokens_mean'], 0)}/{_f(overall['context_tokens_p95'], 0)}",
                 _f(overall["evidence_recall"]),
-                *[_f(by_category[c]["evidence_recall"]) for c in categories if int(c) != 5],
                 _f(overall["content_recall"]),
+                _f(overall["content_recall_50"]),
                 _f(overall["answer_recall"]),
+                _f(overall["provenance_precision"]),
+                _f(overall["stopword_share"]),
                 _f(overall["false_empty_rate"]),
-                _f(by_category.get("5", {}).get("abstain_rate")),
+                f"{_f(abstention['abstain_rate'])} ({abstention['questions']})",
                 f"{_f(overall['latency_ms_p50'], 1)}/{_f(overall['latency_ms_p95'], 1)}",
                 end_section=method == METHODS[-1],
             )
@@ -185,25 +230,48 @@ def recall_table(data: dict[str, Any]) -> Table:
 def category_table(data: dict[str, Any], method: str = OURS) -> Table:
     """Every metric per category for one method, one row per budget and category."""
     table = Table(title=f"{LABELS[method]}: per category")
-    for column in ("budget", "category", "n", "evidence", "evidence (turns)", "content", "answer tok", "empty", "tokens", "cited turns"):
-        table.add_column(column, justify="right" if column != "category" else "left")
+    columns = (
+        "budget", "category", "n", "evidence", "content@60", "content@50", "answer tok", "prov. precision",
+        "stop words", "abstain", "false empty", "tokens", "cited turns",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "category" else "right")
     for budget in data["config"]["budgets"]:
         by_category = data["results"][method][str(budget)]["by_category"]
         for c, s in by_category.items():
             table.add_row(
                 str(budget),
-                f"{c} {CATEGORY_NAMES.get(int(c), '')}",
+                _name(data, c),
                 str(s["questions"]),
                 _f(s["evidence_recall"]),
-                _f(s["evidence_recall_turns"]),
                 _f(s["content_recall"]),
+                _f(s["content_recall_50"]),
                 _f(s["answer_recall"]),
-                _f(s.get("abstain_rate", s.get("false_empty_rate"))),
+                _f(s["provenance_precision"]),
+                _f(s["stopword_share"]),
+                _f(s["abstain_rate"]),
+                _f(s["false_empty_rate"]),
                 _f(s["context_tokens_mean"], 0),
                 _f(s["cited_turns_mean"], 1),
                 end_section=c == list(by_category)[-1],
             )
     return table
+
+
+def ingest_line(data: dict[str, Any]) -> str:
+    ingest = data["ingest"]
+    line = (
+        f"ingest: {ingest['turns']} turns in {ingest['seconds']:.1f} s ({ingest['turns_per_s']:.1f} turns/s), "
+        f"{ingest['units']} units, {_f(ingest.get('unit_tokens_per_event_token'))} unit tokens per event token"
+    )
+    if data["consolidation"]:
+        c = data["consolidation"]
+        ratio = c["unit_tokens_after"] / ingest["event_tokens"] if ingest["event_tokens"] else None
+        line += (
+            f"; consolidation {c['seconds']:.1f} s: {c['merged']} merged, {c['superseded']} superseded, "
+            f"{c['abstractions_created']} abstractions, {c['units_after']} units after ({_f(ratio)} unit tokens per event token)"
+        )
+    return line
 
 
 def worst_table(worst: dict[str, list[dict[str, Any]]]) -> Table:
@@ -225,7 +293,8 @@ def worst_table(worst: dict[str, list[dict[str, Any]]]) -> Table:
 
 
 def plot(data: dict[str, Any], path: Path) -> None:
-    """Evidence recall vs budget, both methods: overall (categories 1-4) and one panel per category."""
+    """Content recall (60%) and answer-token recall vs budget, service and BM25: overall and
+    one panel per category that has answerable questions; the dataset in the title."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -233,27 +302,44 @@ def plot(data: dict[str, Any], path: Path) -> None:
 
     budgets = data["config"]["budgets"]
     results = data["results"]
-    categories = sorted({c for m in results.values() for b in m.values() for c in b["by_category"]}, key=int)
-    panels = [("overall (1-4)", None), *[(f"{c} {CATEGORY_NAMES.get(int(c), '')}", c) for c in categories]]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), sharey=True, squeeze=False)
-    for ax, (title, category) in zip(axes[0], panels, strict=True):
-        for method, style in ((OURS, "o-"), (BM25, "s--")):
+    categories = [
+        c for c, info in data["config"]["categories"].items() if info["questions"] > info["abstention_questions"]
+    ]
+    panels = [(f"overall ({_headline_label(data)})", None), *[(_name(data, c), c) for c in categories]]
+    columns = min(len(panels), 4)
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 3.2 * rows), sharey=True, squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    lines = (
+        (OURS, "content_recall", "o-", "C0"), (OURS, "answer_recall", "^-", "C1"),
+        (BM25, "content_recall", "o--", "C0"), (BM25, "answer_recall", "^--", "C1"),
+    )
+    for ax, (title, category) in zip(axes.flat, panels, strict=False):
+        for method, metric, style, color in lines:
             values = [
                 (results[method][str(b)]["overall"] if category is None else results[method][str(b)]["by_category"][category])[
-                    "evidence_recall"
+                    metric
                 ]
                 for b in budgets
             ]
-            ax.plot(budgets, [v if v is not None else float("nan") for v in values], style, label=LABELS[method])
+            label = f"{LABELS[method]}: {'content' if metric == 'content_recall' else 'answer tokens'}"
+            ax.plot(budgets, [v if v is not None else float("nan") for v in values], style, color=color, label=label)
         ax.set_xscale("log", base=2)
         ax.set_xticks(budgets, [str(b) for b in budgets])
-        ax.set_title(title)
+        ax.set_title(title, fontsize="small")
         ax.set_xlabel("token budget")
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("evidence recall")
-    axes[0][0].legend(loc="lower right", fontsize="small")
-    fig.suptitle(f"LoCoMo: {', '.join(data['config']['conversations'])} ({data['config']['compressor']})", fontsize="small")
+    for row in axes:
+        row[0].set_ylabel("recall")
+    axes[0][0].legend(loc="lower right", fontsize="x-small")
+    config = data["config"]
+    fig.suptitle(
+        f"{config.get('dataset', '')}: {len(config['conversations'])} conversations ({config['compressor']}); "
+        "solid: service, dashed: BM25 over raw turns",
+        fontsize="small",
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

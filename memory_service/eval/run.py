@@ -7,17 +7,26 @@ asked through `MemoryService.context` (what `POST /v1/context` calls) at every b
 all from the same ingested state. The baseline (`eval/bm25.py`, `TurnBM25`) answers the same
 questions at the same budgets in the same run.
 
-Metrics per question, per method and budget (aggregated per category and over 1-4):
+Metrics per question, per method and budget (aggregated per category, over the answerable
+questions of the headline categories, and over the abstention questions):
 - evidence recall: share of the question's evidence turns cited by the context
   (ours: a chosen unit's `source_event_ids` holds `<sample_id>/<dia_id>`; BM25: the turn
   is in the context). Averaged over questions (`evidence_recall`) as the published
   baseline is, and pooled over evidence turns (`evidence_recall_turns`).
-- evidence content recall: share of evidence turns whose content mostly appears in the
-  context text (`recall.content_hit`: >= 50% of the turn's distinct content stems).
-- answer-token recall: share of the gold answer's content stems in the context text.
-- empty: the service answered `empty=True`; for category 5 the share is the abstention
-  rate (wanted), for 1-4 the false-empty rate (unwanted). BM25 is empty when no turn
-  shares a word with the question.
+- content recall: share of evidence turns whose content reaches the context text
+  (`recall.content_hit`: >= 60% of the turn's distinct content stems, `content_recall`;
+  >= 50%, `content_recall_50`).
+- answer-token recall: share of the gold answer's content stems in the context text
+  (not for abstention questions: their "answer" only says that nothing answers them).
+- provenance precision: of the (returned unit, cited event) pairs, the share whose event
+  has >= 50% of its distinct content stems in the text the context shows for that unit
+  (`recall.provenance`; BM25: each turn cites itself).
+- stop-word share: stop words / words of the context text (`recall.stopword_share`).
+- empty: the service answered `empty=True`; over abstention questions the share is the
+  abstention rate (wanted), over the others the false-empty rate (unwanted). BM25 is
+  empty when no turn shares a word with the question.
+Ingest-side: unit tokens per event token (cl100k), all units' text over all events'
+content, after ingest and after consolidation.
 
 The metrics are computed in `eval/recall.py` and aggregated, with the config, in `eval/report.py`.
 """
@@ -36,7 +45,7 @@ from typing import Any
 from memory_service.domain import Scope
 from memory_service.eval import locomo
 from memory_service.eval.bm25 import TurnBM25
-from memory_service.eval.recall import score
+from memory_service.eval.recall import CONTENT_RECALL_THRESHOLDS, content_hits, provenance, score, stopword_share
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 from memory_service.tokens import count_tokens
@@ -61,6 +70,8 @@ class EvalConfig:
     compressor: str | None = None
     consolidate: bool = True
     data_dir: Path | None = None
+    headline: list[int] | None = None
+    """The categories the overall figures cover (default: all); abstention questions never count."""
 
 
 @dataclass
@@ -79,12 +90,22 @@ class Answer:
     """Units (ours) or turns (BM25) in the context."""
     cited_turns: int
     """Distinct turns the context cites (a unit citing many turns inflates evidence recall)."""
+    content_hits_50: list[str] = field(default_factory=list)
+    """Evidence dia_ids with >= 50% of their content stems in the context text."""
+    supported_citations: int = 0
+    """(unit, cited event) pairs whose event content mostly appears in the unit's shown text."""
+    citations: int = 0
+    """(unit, cited event) pairs of the context."""
+    stopword_share: float | None = None
 
     def evidence_recall(self, evidence: Sequence[str]) -> float | None:
         return len(self.hits) / len(evidence) if evidence else None
 
     def content_recall(self, evidence: Sequence[str]) -> float | None:
         return len(self.content_hits) / len(evidence) if evidence else None
+
+    def content_recall_50(self, evidence: Sequence[str]) -> float | None:
+        return len(self.content_hits_50) / len(evidence) if evidence else None
 
 
 @dataclass
@@ -96,6 +117,8 @@ class QuestionRecord:
     answer: str | None
     evidence: list[str]
     answers: dict[str, dict[int, Answer]] = field(default_factory=dict)
+    question_type: str | None = None
+    abstention: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in asdict(self).items() if k != "answers"}
@@ -105,6 +128,7 @@ class QuestionRecord:
                     asdict(a),
                     evidence_recall=a.evidence_recall(self.evidence),
                     content_recall=a.content_recall(self.evidence),
+                    content_recall_50=a.content_recall_50(self.evidence),
                 )
                 for budget, a in by_budget.items()
             }
@@ -122,6 +146,7 @@ class EvalRun:
     consolidation: dict[str, Any] | None
     started_at: str
     seconds: float = 0.0
+    category_names: dict[int, str] = field(default_factory=dict)
 
 
 def _public_settings(settings: Settings) -> dict[str, Any]:
@@ -131,11 +156,15 @@ def _public_settings(settings: Settings) -> dict[str, Any]:
     }
 
 
-def eval_settings(config: EvalConfig, data_dir: Path) -> Settings:
-    """Embedded mode on `data_dir`: SQLite, local FAISS, in-process jobs, whatever the environment says."""
+def eval_settings(config: EvalConfig, data_dir: Path, samples: Sequence[dict[str, Any]] = ()) -> Settings:
+    """Embedded mode on `data_dir`: SQLite, local FAISS, in-process jobs, whatever the environment says;
+    `max_event_bytes` raised to the file's largest turn (BEAM has a 349 kB one), so that every turn is
+    measured as it is rather than refused."""
     settings = Settings(data_dir=data_dir, database_url=None, redis_url=None)
     if config.compressor:
         settings.compressor = config.compressor
+    largest = max((len(e.content.encode()) for s in samples for e in locomo.sample_events(s)), default=0)
+    settings.max_event_bytes = max(settings.max_event_bytes, largest)
     return settings
 
 
@@ -153,23 +182,43 @@ async def ingest_samples(
             await service.ingest(chunk, wait=True)
             advance(len(chunk))
     seconds = time.perf_counter() - started
+    event_tokens = {sid: sum(count_tokens(e.content) for e in evs) for sid, evs in events.items()}
+    units = await _unit_tokens(service, list(events))
     return {
         "turns": total,
-        "event_tokens": sum(count_tokens(e.content) for evs in events.values() for e in evs),
+        "event_tokens": sum(event_tokens.values()),
         "seconds": seconds,
         "turns_per_s": total / seconds if seconds else 0.0,
-        "units": await _count_units(service, list(events)),
+        "units": sum(n for n, _ in units.values()),
+        "unit_tokens": sum(t for _, t in units.values()),
+        "unit_tokens_per_event_token": _ratio(sum(t for _, t in units.values()), sum(event_tokens.values())),
+        "by_conversation": {
+            sid: {
+                "turns": len(events[sid]),
+                "event_tokens": event_tokens[sid],
+                "units": units[sid][0],
+                "unit_tokens": units[sid][1],
+                "unit_tokens_per_event_token": _ratio(units[sid][1], event_tokens[sid]),
+            }
+            for sid in events
+        },
     }
 
 
-async def _count_units(service: MemoryService, sample_ids: Sequence[str]) -> int:
-    count = 0
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+async def _unit_tokens(service: MemoryService, sample_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """sample_id -> (units, cl100k tokens of their text), currently valid units of every level."""
+    out: dict[str, tuple[int, int]] = {}
     for sample_id in sample_ids:
-        offset = 0
-        while page := await service.list_memories(Scope(user_id=sample_id), 1000, offset):
-            offset += len(page)
-        count += offset
-    return count
+        count = tokens = 0
+        while page := await service.list_memories(Scope(user_id=sample_id), 1000, count):
+            count += len(page)
+            tokens += sum(count_tokens(u.text, service.settings.tokenizer) for u in page)
+        out[sample_id] = (count, tokens)
+    return out
 
 
 async def _consolidate(
@@ -183,7 +232,14 @@ async def _consolidate(
         for key in totals:
             totals[key] += getattr(report, key)
         advance(1)
-    return dict(totals, seconds=time.perf_counter() - started, units_after=await _count_units(service, sample_ids))
+    seconds = time.perf_counter() - started
+    units = await _unit_tokens(service, sample_ids)
+    return dict(
+        totals,
+        seconds=seconds,
+        units_after=sum(n for n, _ in units.values()),
+        unit_tokens_after=sum(t for _, t in units.values()),
+    )
 
 
 async def _ask(
@@ -211,33 +267,68 @@ async def _ask(
                 answer=q.answer,
                 evidence=q.evidence,
                 answers={OURS: {}, BM25: {}},
+                question_type=q.question_type,
+                abstention=q.abstention,
             )
+            # An abstention question's "answer" says that nothing answers it: no answer tokens to find.
+            gold = None if q.abstention else q.answer
+            prefix = f"{sample_id}/"
             for budget in budgets:
                 started = time.perf_counter()
                 result = await service.context(scope, q.question, budget)
                 latency = (time.perf_counter() - started) * 1000
-                cited = {
-                    eid.split("/", 1)[1]
-                    for c in result.chosen
-                    for eid in c.unit.source_event_ids
-                    if eid.startswith(f"{sample_id}/")
-                }
-                hits, content, answer_recall = score(q.evidence, q.answer, by_dia, cited, result.context)
-                record.answers[OURS][budget] = Answer(
-                    hits, content, answer_recall, result.empty, result.tokens, latency, len(result.chosen), len(cited)
+                shown = [
+                    (p.text, [eid[len(prefix):] for eid in p.candidate.unit.source_event_ids if eid.startswith(prefix)])
+                    for p in result.pieces
+                ]
+                cited = {dia for _, dias in shown for dia in dias}
+                record.answers[OURS][budget] = _answer(
+                    q.evidence, gold, by_dia, cited, shown, result.context, result.empty, result.tokens, latency
                 )
 
                 started = time.perf_counter()
                 filled = bm25.fill(q.question, budget)
                 latency = (time.perf_counter() - started) * 1000
+                shown = [(t.render(), [t.dia_id]) for t in filled.turns]
                 cited = {t.dia_id for t in filled.turns}
-                hits, content, answer_recall = score(q.evidence, q.answer, by_dia, cited, filled.context)
-                record.answers[BM25][budget] = Answer(
-                    hits, content, answer_recall, filled.empty, filled.tokens, latency, len(filled.turns), len(cited)
+                record.answers[BM25][budget] = _answer(
+                    q.evidence, gold, by_dia, cited, shown, filled.context, filled.empty, filled.tokens, latency
                 )
                 advance(1)
             records.append(record)
     return records
+
+
+def _answer(
+    evidence: Sequence[str],
+    answer: str | None,
+    turns: dict[str, locomo.Turn],
+    cited: set[str],
+    shown: Sequence[tuple[str, Sequence[str]]],
+    context: str,
+    empty: bool,
+    tokens: int,
+    latency_ms: float,
+) -> Answer:
+    """Score one context: `shown` is each unit's (or turn's) shown text with the dia_ids it cites."""
+    hits, _, answer_recall = score(evidence, answer, turns, cited, context)
+    by_threshold = content_hits(evidence, turns, context)
+    high, low = CONTENT_RECALL_THRESHOLDS
+    supported, citations = provenance(shown, turns)
+    return Answer(
+        hits=hits,
+        content_hits=by_threshold[high],
+        answer_recall=answer_recall,
+        empty=empty,
+        tokens=tokens,
+        latency_ms=latency_ms,
+        units=len(shown),
+        cited_turns=len(cited),
+        content_hits_50=by_threshold[low],
+        supported_citations=supported,
+        citations=citations,
+        stopword_share=stopword_share(context),
+    )
 
 
 async def run_eval(config: EvalConfig, progress: ProgressHook = _no_progress) -> EvalRun:
@@ -249,7 +340,7 @@ async def run_eval(config: EvalConfig, progress: ProgressHook = _no_progress) ->
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="memory-eval-") as tmp:
-        settings = eval_settings(config, config.data_dir or Path(tmp))
+        settings = eval_settings(config, config.data_dir or Path(tmp), samples)
         service = await MemoryService.open(settings, run_jobs=False)
         try:
             ingest = await ingest_samples(service, samples, progress)
@@ -266,6 +357,7 @@ async def run_eval(config: EvalConfig, progress: ProgressHook = _no_progress) ->
         consolidation=consolidation,
         started_at=started_at,
         seconds=time.perf_counter() - started,
+        category_names=locomo.category_names(samples),
     )
 
 

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from memory_service.cli.main import app
 
+TINY_BEAM = Path(__file__).resolve().parent / "data" / "tiny_beam.json"
 DEV_SPLIT = Path(__file__).resolve().parents[2].parent / "shared" / "bench" / "locomo" / "locomo_dev.json"
 
 
@@ -64,7 +65,8 @@ def test_eval_on_a_hand_made_file(tiny_locomo: Path, tmp_path: Path) -> None:
     out, details, png = tmp_path / "r.json", tmp_path / "details.json", tmp_path / "r.png"
     result = invoke(str(tiny_locomo), "--budgets", "2048,32", "--out", str(out), "--details", str(details),
                     "--plot", str(png), "--worst", "1")
-    assert "LoCoMo evidence recall" in result.stdout and "worst questions" in result.stdout
+    assert "tiny_locomo: overall = answerable questions" in " ".join(result.stdout.split())
+    assert "worst questions" in result.stdout
     data = json.loads(out.read_text())
     assert data["config"]["budgets"] == [32, 2048] and data["config"]["conversations"] == ["a-1", "b-2"]
     assert data["config"]["consolidate"] is True and data["consolidation"]["examined"] > 0
@@ -96,6 +98,52 @@ def test_eval_on_a_hand_made_file(tiny_locomo: Path, tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_eval_on_a_tiny_beam_shaped_file(tmp_path: Path) -> None:
+    """BEAM's layout: question_type names the categories, abstention questions have no evidence,
+    --headline picks the categories of the overall figures."""
+    out, png = tmp_path / "r.json", tmp_path / "r.png"
+    result = invoke(str(TINY_BEAM), "--budgets", "64,1024", "--headline", "4,6", "--out", str(out), "--plot", str(png))
+    assert "tiny_beam: overall = answerable questions of categories 4,6" in " ".join(result.stdout.split())
+    data = json.loads(out.read_text())
+    config = data["config"]
+    assert config["headline"] == [4, 6] and config["dataset"] == "tiny_beam"
+    assert config["categories"] == {
+        "4": {"name": "information_extraction", "questions": 2, "abstention_questions": 0},
+        "5": {"name": "abstention", "questions": 2, "abstention_questions": 2},
+        "6": {"name": "knowledge_update", "questions": 1, "abstention_questions": 0},
+        "10": {"name": "instruction_following", "questions": 1, "abstention_questions": 0},
+    }
+    ingest = data["ingest"]
+    assert ingest["turns"] == 7 and ingest["units"] > 0
+    assert ingest["unit_tokens_per_event_token"] == pytest.approx(ingest["unit_tokens"] / ingest["event_tokens"])
+    assert set(ingest["by_conversation"]) == {"beam_tiny_1", "beam_tiny_2"}
+    assert data["consolidation"]["unit_tokens_after"] > 0
+    keys = {
+        "content_recall", "content_recall_50", "answer_recall", "provenance_precision", "stopword_share",
+        "abstain_rate", "false_empty_rate", "evidence_recall",
+    }
+    for method in ("service", "bm25"):
+        for budget in ("64", "1024"):
+            row = data["results"][method][budget]
+            assert keys <= set(row["overall"]) and keys <= set(row["abstention"])
+            assert row["overall"]["questions"] == 3  # categories 4 and 6; 10 is not a headline category
+            assert row["abstention"]["questions"] == 2 and row["abstention"]["answer_recall"] is None
+            assert row["by_category"]["10"]["questions"] == 1
+            assert 0.0 <= row["abstention"]["abstain_rate"] <= 1.0 and 0.0 <= row["overall"]["false_empty_rate"] <= 1.0
+            assert 0.0 < row["overall"]["stopword_share"] < 1.0
+            overall = row["overall"]
+            assert overall["content_recall"] <= overall["content_recall_50"]
+    # Everything fits in 1024 tokens: BM25 has every turn, and a raw turn always supports its own citation.
+    bm25 = data["results"]["bm25"]["1024"]
+    assert bm25["overall"]["content_recall"] == bm25["overall"]["content_recall_50"] == 1.0
+    assert bm25["overall"]["provenance_precision"] == 1.0
+    assert 0.0 < data["results"]["service"]["1024"]["overall"]["provenance_precision"] <= 1.0
+    questions = {q["id"]: q for q in data["questions"]}
+    assert questions["beam_tiny_1/q2"]["abstention"] and questions["beam_tiny_1/q2"]["question_type"] == "abstention"
+    assert questions["beam_tiny_1/q2"]["answers"]["bm25"]["1024"]["answer_recall"] is None
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_eval_reports_bad_input_on_stderr(tiny_locomo: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     cases = [
@@ -103,6 +151,7 @@ def test_eval_reports_bad_input_on_stderr(tiny_locomo: Path, tmp_path: Path) -> 
         ([str(tiny_locomo), "--budgets", "512,x"], "--budgets"),
         ([str(tiny_locomo), "--budgets", "0"], "positive"),
         ([str(tiny_locomo), "--conversations", "a-1,zzz"], "no conversation zzz"),
+        ([str(tiny_locomo), "--headline", "1,x"], "--headline"),
     ]
     for args, message in cases:
         result = runner.invoke(app, ["eval", "locomo", *args, "--out", str(tmp_path / "r.json")])
