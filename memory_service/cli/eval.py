@@ -60,7 +60,7 @@ def locomo_command(
     headline: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated categories the overall figures cover (default: all; abstention questions never count)."
+            help="Comma-separated categories the overall figures cover (default: those with answerable questions)."
         ),
     ] = None,
     details: Annotated[
@@ -71,6 +71,9 @@ def locomo_command(
         Path | None, typer.Option(help="Keep the ingested state here (default: a temporary dir, removed after).")
     ] = None,
     consolidate: Annotated[bool, typer.Option(help="Consolidate each conversation after ingest, as the worker would.")] = True,
+    bm25_dates: Annotated[
+        bool, typer.Option(help="Show BM25's turns under their session dates (one line per session, paid from the budget).")
+    ] = True,
 ) -> None:
     """Ingest a LoCoMo-shaped file, ask every question at every budget; compare with BM25 over raw turns."""
     # Imported here so that other commands do not pay for bm25s/scipy at start-up.
@@ -87,6 +90,7 @@ def locomo_command(
         consolidate=consolidate,
         data_dir=data_dir,
         headline=_categories(headline),
+        bm25_dates=bm25_dates,
     )
     with Progress(
         TextColumn("{task.description:<12}"),

@@ -68,8 +68,10 @@ def summarize(records: Sequence[QuestionRecord], method: str, budget: int) -> di
 
 
 def headline(run: EvalRun) -> list[int]:
-    """The categories the overall figures cover: the configured ones, else every category."""
-    return sorted(run.config.headline) if run.config.headline else sorted({r.category for r in run.records})
+    """The categories the overall figures cover: the configured ones, else every category with an answerable question."""
+    if run.config.headline:
+        return sorted(run.config.headline)
+    return sorted({r.category for r in run.records if not r.abstention})
 
 
 def results(run: EvalRun) -> dict[str, dict[str, dict[str, Any]]]:
@@ -150,7 +152,9 @@ def report(run: EvalRun, include_questions: bool = True, worst: int = 0) -> dict
                 for c in sorted({r.category for r in run.records})
             },
             "headline": headline(run),
-            "baseline": "BM25 (bm25s, English stop words, Snowball stems) over raw turns, greedy fill to the budget",
+            "baseline": "BM25 (bm25s, English stop words, Snowball stems) over raw turns, greedy fill to the budget"
+            + (", shown under their session dates" if run.config.bm25_dates else ""),
+            "bm25_dates": run.config.bm25_dates,
             "metrics": {
                 "overall": "answerable questions (not abstention ones) of the headline categories",
                 "abstention": "questions whose question_type contains 'abstention' or that have an adversarial_answer",

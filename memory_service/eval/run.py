@@ -71,7 +71,9 @@ class EvalConfig:
     consolidate: bool = True
     data_dir: Path | None = None
     headline: list[int] | None = None
-    """The categories the overall figures cover (default: all); abstention questions never count."""
+    """The categories the overall figures cover (default: those with an answerable question); abstention questions never count."""
+    bm25_dates: bool = True
+    """BM25's context shows its turns under their session dates (`TurnBM25.fill(dated=True)`)."""
 
 
 @dataclass
@@ -247,6 +249,7 @@ async def _ask(
     samples: Sequence[dict[str, Any]],
     budgets: Sequence[int],
     progress: ProgressHook,
+    bm25_dates: bool = True,
 ) -> list[QuestionRecord]:
     questions = {str(s["sample_id"]): locomo.sample_questions(s) for s in samples}
     advance = progress("questions", sum(len(q) for q in questions.values()) * len(budgets))
@@ -287,7 +290,7 @@ async def _ask(
                 )
 
                 started = time.perf_counter()
-                filled = bm25.fill(q.question, budget)
+                filled = bm25.fill(q.question, budget, dated=bm25_dates)
                 latency = (time.perf_counter() - started) * 1000
                 shown = [(t.render(), [t.dia_id]) for t in filled.turns]
                 cited = {t.dia_id for t in filled.turns}
@@ -346,7 +349,7 @@ async def run_eval(config: EvalConfig, progress: ProgressHook = _no_progress) ->
             ingest = await ingest_samples(service, samples, progress)
             sample_ids = [str(s["sample_id"]) for s in samples]
             consolidation = await _consolidate(service, sample_ids, progress) if config.consolidate else None
-            records = await _ask(service, samples, config.budgets, progress)
+            records = await _ask(service, samples, config.budgets, progress, config.bm25_dates)
         finally:
             await service.close()
     return EvalRun(

@@ -15,7 +15,7 @@ from memory_service.eval.recall import (
     stopword_share,
     token_recall,
 )
-from memory_service.eval.report import results
+from memory_service.eval.report import headline, results
 from memory_service.eval.run import BM25, OURS, Answer, EvalConfig, EvalRun, QuestionRecord
 from memory_service.tokens import count_tokens
 
@@ -132,6 +132,29 @@ def test_bm25_fills_best_first_skipping_what_does_not_fit() -> None:
     assert "[image: a photo of a dog on a mountain trail]" in full.context
 
 
+def test_bm25_dated_fill_shows_turns_in_order_under_their_session_dates_within_the_budget() -> None:
+    turns = [
+        Turn("D1:1", "Ann", "I adopted a beagle", None, "1:56 pm on 8 May, 2023"),
+        Turn("D1:2", "Bo", "Nice, a beagle!", None, "1:56 pm on 8 May, 2023"),
+        Turn("D2:1", "Ann", "The beagle chewed my shoe", None, "10:00 am on 20 June, 2023"),
+        Turn("D2:2", "Bo", "Oh no", None, "10:00 am on 20 June, 2023"),
+    ]
+    index = TurnBM25(turns)
+    full = index.fill("beagle", 10_000, dated=True)
+    assert full.context == (
+        "1:56 pm on 8 May, 2023:\nAnn: I adopted a beagle\nBo: Nice, a beagle!\n"
+        "10:00 am on 20 June, 2023:\nAnn: The beagle chewed my shoe\nBo: Oh no"
+    )
+    assert full.tokens == count_tokens(full.context)
+    for budget in range(1, full.tokens + 1):
+        filled = index.fill("beagle", budget, dated=True)
+        assert filled.tokens == count_tokens(filled.context) <= budget
+        # every shown turn sits under its own session's date line
+        for t in filled.turns:
+            assert f"{t.session_date}:" in filled.context
+    assert index.fill("beagle", 10_000).context.count(":") == 4  # undated: speakers only
+
+
 def test_bm25_is_empty_when_no_turn_shares_a_word() -> None:
     filled = TurnBM25(TURNS).fill("quantum chromodynamics", 100)
     assert filled.empty
@@ -172,6 +195,7 @@ def test_results_average_over_questions_and_pool_over_turns(tmp_path) -> None:
     run = EvalRun(EvalConfig(tmp_path, [512]), {}, records, {}, None, "now")
     ours = results(run)[OURS]["512"]
     assert ours["overall"]["questions"] == 2  # the abstention question is not in the overall
+    assert headline(run) == [1, 4]  # by default, the categories with an answerable question
     assert ours["overall"]["evidence_recall"] == pytest.approx((1.0 + 1 / 3) / 2)
     assert ours["overall"]["evidence_recall_turns"] == pytest.approx(2 / 4)
     assert ours["overall"]["false_empty_rate"] == 0.0
