@@ -252,8 +252,9 @@ def lm_checks(settings: Settings) -> list[Check]:
     the configuration uses, all in a child process: a broken native build fails here."""
     from compressors.base import is_native
 
+    pruning = settings.context_config().pruning  # a recipe can turn pruning on
     wants_generation = is_native(settings.compressor)
-    wants_scoring = settings.prune_tokens
+    wants_scoring = pruning.enabled
     has_llama = importlib.util.find_spec("llama_cpp") is not None
     if not (has_llama or wants_generation or wants_scoring):
         return []
@@ -272,9 +273,10 @@ def lm_checks(settings: Settings) -> list[Check]:
         except Exception as exc:
             checks.append(Check("lm", "fail", f"{settings.compressor}: a tiny generation in a child process failed ({_short(exc)})"))
     if wants_scoring:
-        model = settings.prune_model or (settings.llm_model if settings.compressor == "llama_cpp" else None)
+        from memory_service.service import pruning_model
+
         try:
-            tokens = _probe("score", model, settings.llm_threads)
+            tokens = _probe("score", pruning_model(settings, pruning), settings.llm_threads)
             checks.append(Check("pruning", "ok", f"token scoring in a child process works ({tokens} tokens scored)"))
         except Exception as exc:
             checks.append(Check("pruning", "fail", f"token scoring in a child process failed ({_short(exc)})"))

@@ -63,11 +63,15 @@ def open_compressor(settings: Settings, name: str | None = None) -> Compressor:
     return create_compressor(name, **settings.compressor_options())
 
 
+def pruning_model(settings: Settings, config: PruningConfig) -> str | None:
+    """The GGUF pruning scores with: its own, else the llama_cpp compressor's, else (None) the packaged SmolLM2."""
+    return config.model or (settings.llm_model if settings.compressor == "llama_cpp" else None)
+
+
 def token_pruner(settings: Settings, config: PruningConfig | None = None) -> TokenPruner:
     """The pruner for the settings; its GGUF loads on first use (see `context.pruning`)."""
     config = config or settings.context_config().pruning
-    model = config.model or (settings.llm_model if settings.compressor == "llama_cpp" else None)
-    options = {"model": model, "context_tokens": 2048, "threads": settings.llm_threads}
+    options = {"model": pruning_model(settings, config), "context_tokens": 2048, "threads": settings.llm_threads}
 
     def load() -> TokenScorer:
         if settings.lm_isolation == "process":
