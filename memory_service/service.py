@@ -29,6 +29,7 @@ from memory_service.context.lm_analysis import LMQueryAnalyzer, query_analyzer
 from memory_service.context.packing import ContextFormat
 from memory_service.context.pipeline import ContextPipeline, ContextResult
 from memory_service.context.pruning import TokenPruner
+from memory_service.context.ranking import load_ranker
 from memory_service.context.retrieval import HybridRetriever
 from memory_service.domain import DEFAULT_TENANT, Event, EventIn, MemoryUnit, Scope
 from memory_service.index.embedding import Embedder, SentenceTransformerEmbedder
@@ -119,7 +120,10 @@ class MemoryService:
         self.decay = DecayPolicy(
             half_life_days=context.retrieval.decay_half_life_days, weight=context.retrieval.importance_weight
         )
-        self.retriever = HybridRetriever(store, embedder, indexes, self.index_sync, context.retrieval, decay=self.decay)
+        self.retriever = HybridRetriever(
+            store, embedder, indexes, self.index_sync, context.retrieval, decay=self.decay,
+            ranker=load_ranker(context.retrieval.ranker),
+        )
         self.consolidator = Consolidator(
             store,
             embedder,

@@ -19,6 +19,7 @@ CONTEXT_FIELDS: dict[str, tuple[str | None, str]] = {
     "min_relevance": ("retrieval", "min_relevance"),
     "decay_half_life_days": ("retrieval", "decay_half_life_days"),
     "importance_weight": ("retrieval", "importance_weight"),
+    "ranker": ("retrieval", "ranker"),
     "query_analysis": ("analysis", "mode"),
     "query_analysis_timeout_s": ("analysis", "timeout_s"),
     "empty_threshold": ("abstention", "empty_threshold"),
@@ -80,6 +81,11 @@ class Settings(BaseSettings):
     candidates: int = Field(default=50, ge=1, description="Candidates taken from each retriever before fusion.")
     rrf_k: int = Field(default=60, ge=1, description="Unused (retrieval fuses normalised scores linearly); kept so old configs load.")
     min_relevance: float = Field(default=0.25, description="Cosine below which a unit no query word matches is not returned.")
+    ranker: str | None = Field(
+        default=None,
+        description='Learned fusion of the retrieval signals: "default" = the packaged model (benchmarks/train_ranker.py), '
+        'a path to a model file, unset or "none" = the hand-set weights.',
+    )
     empty_threshold: float = Field(
         default=0.35,
         description="Best query-unit cosine below which the context is empty (selective augmentation); "

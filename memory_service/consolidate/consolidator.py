@@ -283,7 +283,8 @@ class Consolidator:
             entities=list(dict.fromkeys(e for c in children for e in c.entities))[:12],
             topic=key,
             event_time=first,
-            source_event_ids=list(dict.fromkeys(e for c in children for e in c.source_event_ids)),
+            # it states only the children it kept: it cites their events, no more
+            source_event_ids=list(dict.fromkeys(e for c in kept for e in c.source_event_ids)),
             importance=max(c.importance for c in children),
         )
         return _AbstractionDraft(draft, [c.id for c in children])

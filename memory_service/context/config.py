@@ -28,6 +28,7 @@ class RetrievalConfig:
     time_boost: float = 0.5
     decay_half_life_days: float = 30.0  # importance decay (`context.importance.DecayPolicy`)
     importance_weight: float = 0.2
+    ranker: str | None = None  # learned fusion (`context.ranking`): "default" = the packaged model, a path, None = hand-set
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,10 @@ RECIPES: dict[str, ContextConfig] = {
                                                              time_boost=0.0)),
     # the LM adds grounded terms, entities and multi-hop to the rules' analysis
     "lm_analysis": replace(DEFAULT, analysis=AnalysisConfig(mode="lm")),
+    # the hand-set fusion's weights rank (no learned ranker)
+    "hand_fusion": replace(DEFAULT, retrieval=RetrievalConfig(ranker=None)),
+    # the packaged learned ranker fuses the signals
+    "learned_ranker": replace(DEFAULT, retrieval=RetrievalConfig(ranker="default")),
     # LLMLingua-style pruning of the best candidates' words
     "pruned": replace(DEFAULT, pruning=PruningConfig(enabled=True)),
 }

@@ -15,6 +15,7 @@ from compressors.text.words import STOPWORDS, lexical_terms
 from memory_service.context.analysis import QueryAnalysis, analyze
 from memory_service.context.config import RetrievalConfig
 from memory_service.context.importance import DecayPolicy
+from memory_service.context.ranking import LearnedRanker, candidate_features
 from memory_service.domain import MemoryUnit, Scope, utc_now
 from memory_service.index.embedding import Embedder
 from memory_service.index.sync import IndexSync
@@ -33,6 +34,9 @@ class Candidate:
     vector: np.ndarray | None = None
     entity_match: bool = False
     in_time_range: bool = False
+    second_lexical: float = 0.0  # expansion-round lexical score, scaled by the round's best
+    neighbour: float = 0.0  # best hand-fused score of a session neighbour
+    fused: float = 0.0  # the hand-set fusion's score (before decay)
 
 
 @dataclass
@@ -62,9 +66,11 @@ class HybridRetriever:
         index_sync: IndexSync,
         config: RetrievalConfig | None = None,
         decay: DecayPolicy | None = None,
+        ranker: LearnedRanker | None = None,
     ) -> None:
         """`config` sets the weights (default `RetrievalConfig()`); `decay` scales scores by decayed
-        importance (the service passes the config's; None: no decay)."""
+        importance (the service passes the config's; None: no decay); `ranker` replaces the
+        hand-set fusion's score by a learned one (None: the hand-set fusion ranks)."""
         config = config or RetrievalConfig()
         self.store = store
         self.embedder = embedder
@@ -78,6 +84,7 @@ class HybridRetriever:
         self.entity_boost = config.entity_boost
         self.time_boost = config.time_boost
         self.decay = decay
+        self.ranker = ranker
         # Unit rows and per-scope id lists, valid until the change log says otherwise.
         self._units: LRU[int, MemoryUnit] = LRU(100_000)
         self._scope_ids: LRU[Scope, list[int]] = LRU(1024)
@@ -209,10 +216,9 @@ class HybridRetriever:
             for i in range_set:
                 if i in base:
                     base[i] += self.time_boost
-        fused = {
-            i: score + self.neighbour_weight * max((base.get(n, 0.0) for n in neighbours.get(i, ())), default=0.0)
-            for i, score in base.items()
-        }
+        neighbour_scores = {i: max((base.get(n, 0.0) for n in neighbours.get(i, ())), default=0.0) for i in base}
+        fused = {i: score + self.neighbour_weight * neighbour_scores[i] for i, score in base.items()}
+        top_second = max(second_lexical.values(), default=0.0)
         # Selective augmentation, per unit: no query word hits it and its meaning is far off.
         relevant = [
             i
@@ -235,10 +241,19 @@ class HybridRetriever:
                 vector=vectors.get(i),
                 entity_match=i in entity_set,
                 in_time_range=i in range_set,
+                second_lexical=max(second_lexical.get(i, 0.0), 0.0) / top_second if top_second > 0 else 0.0,
+                neighbour=neighbour_scores[i],
+                fused=fused[i],
             )
             for i in relevant
             if i in units
         ]
+        if self.ranker is not None and out:
+            started = time.perf_counter()
+            learned = self.ranker.scores(candidate_features(out, analysis))
+            for candidate, value in zip(out, learned, strict=True):
+                candidate.score = float(value)
+            timings["rank_ms"] = (time.perf_counter() - started) * 1000
         if self.decay is not None and as_of is None:
             now = utc_now()
             for candidate in out:

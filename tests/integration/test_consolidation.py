@@ -140,7 +140,7 @@ async def test_abstraction_summarises_a_month_and_refreshes(service: MemoryServi
     summary = next(u for u in units if u.level == 1)
     children = [u for u in units if u.level == 0]
     assert sorted(summary.child_unit_ids) == sorted(u.id for u in children)
-    assert sorted(summary.source_event_ids) == sorted(e for u in children for e in u.source_event_ids)
+    assert sorted(summary.source_event_ids) == sorted(e for u in children for e in u.source_event_ids)  # all fit
     assert summary.kind == "summary" and summary.text.startswith("Melanie in January 2023:")
     assert "pottery" in summary.text and "charity race" in summary.text
 
@@ -152,6 +152,29 @@ async def test_abstraction_summarises_a_month_and_refreshes(service: MemoryServi
     assert len(fresh.child_unit_ids) == 5 and "Oliver" in fresh.text
     old = next(u for u in units if u.id == summary.id)
     assert old.superseded_by == fresh.id
+
+
+async def test_an_abstraction_cites_only_the_children_its_text_states(settings: Settings, embedder) -> None:
+    service = await MemoryService.open(settings, embedder=embedder, run_jobs=False)
+    service.consolidator.max_abstraction_words = 12  # room for two of the four clauses
+    try:
+        what = ("sunrise", "charity", "camping", "pottery")
+        facts = [
+            "Melanie painted a sunrise over the lake with watercolours.",
+            "Melanie ran a charity race for mental health awareness.",
+            "Melanie took her kids camping in the mountains near Denver.",
+            "Melanie signed up for a pottery class at the community centre.",
+        ]
+        await service.ingest([event(i, f, i, speaker="Melanie") for i, f in enumerate(facts)], wait=True)
+        await service.consolidate(OWNER)
+        units = valid(await service.store.list_units(OWNER, include_invalid=True))
+        summary = next(u for u in units if u.level == 1)
+        assert len(summary.child_unit_ids) == 4
+        stated = [u for u in units if u.level == 0 and any(w in u.text and w in summary.text for w in what)]
+        assert 0 < len(stated) < 4
+        assert sorted(summary.source_event_ids) == sorted(e for u in stated for e in u.source_event_ids)
+    finally:
+        await service.close()
 
 
 async def test_consolidating_twice_equals_once_and_keeps_every_event_reachable(service: MemoryService) -> None:
