@@ -60,6 +60,12 @@ class ContextStats(BaseModel):
     best_relevance: float | None = Field(
         default=None, description="Highest query-unit cosine; under the service's empty threshold the context is empty."
     )
+    abstention: str | None = Field(
+        default=None,
+        description="Why the context is or is not empty: answerable | irrelevant (nothing close in meaning) | "
+        "wrong_subject (the question's attribute is covered only about another person) | uncovered (the question's "
+        "distinctive words are in none of the best units).",
+    )
 
 
 class ChatMessage(BaseModel):
