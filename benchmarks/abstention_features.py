@@ -14,6 +14,9 @@ data dir stays as ingested and can be copied for `memory-service eval locomo --d
 It keeps each question's best candidates (text, persons, cosine, fused score) and the query
 analysis, which is all `context.answerability.assess` reads.
 
+`score --transfer 0.02` also tunes the subject rule's two thresholds on each set alone (the most
+abstention at <= 2% false empties) and applies them to the other set.
+
 `score` recomputes the features with `context.answerability` from the dump (the decision the
 service runs, with the parameters of `AbstentionConfig` or those given), prints per set the
 abstention rate (abstention questions that come back empty) and the false-empty rate
@@ -208,6 +211,39 @@ def score(paths: list[Path], config: AbstentionConfig, per_question: bool) -> di
     return out
 
 
+GRID: dict[str, list[float]] = {
+    "subject_margin": [0.1, 0.2, 0.3, 0.4, 0.5],
+    "subject_max": [0.3, 0.4, 0.5, 0.6, 0.8, 1.0],
+}
+
+
+def transfer(paths: list[Path], config: AbstentionConfig, max_false: float) -> dict[str, Any]:
+    """Tune (subject_margin, subject_max) on each set alone: the most abstention with false empties
+    <= `max_false` (ties: the larger margin, then the smaller subject_max); apply to every set."""
+    sets = {p.stem: load_questions(p) for p in paths}
+    grid = [
+        replace(config, subject_margin=m, subject_max=x) for m in GRID["subject_margin"] for x in GRID["subject_max"]
+    ]
+    scored = {name: [(c, rates(rows, decisions_of(rows, c))) for c in grid] for name, rows in sets.items()}
+    out: dict[str, Any] = {}
+    for train, results in scored.items():
+        allowed = [(c, r) for c, r in results if (r["false_empty_rate"] or 0.0) <= max_false]
+        if not allowed:
+            out[train] = {"chosen": None}
+            continue
+        chosen, _ = max(
+            allowed, key=lambda cr: (cr[1]["abstention_rate"] or 0.0, cr[0].subject_margin, -cr[0].subject_max)
+        )
+        out[train] = {
+            "chosen": {"subject_margin": chosen.subject_margin, "subject_max": chosen.subject_max},
+            "on": {
+                name: {k: v for k, v in rates(rows, decisions_of(rows, chosen)).items() if k.endswith("rate")}
+                for name, rows in sets.items()
+            },
+        }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -221,6 +257,12 @@ def main() -> None:
         "--set", action="append", default=[], metavar="PARAM=VALUE", help="override an AbstentionConfig field"
     )
     s.add_argument("--per-question", action="store_true")
+    s.add_argument(
+        "--transfer",
+        type=float,
+        metavar="MAX_FALSE",
+        help="also tune the subject rule on each set, apply to the others",
+    )
     s.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.command == "dump":
@@ -235,12 +277,16 @@ def main() -> None:
         key, value = item.split("=", 1)
         config = replace(config, **{key: type(getattr(config, key))(value)})
     result = score(args.dumps, config, args.per_question)
+    if args.transfer is not None:
+        result["transfer"] = transfer(args.dumps, config, args.transfer)
     text = json.dumps(result, indent=1)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
     summary = {name: {k: v for k, v in r.items() if k != "questions"} for name, r in result["sets"].items()}
     print(json.dumps(summary, indent=1))
+    if "transfer" in result:
+        print(json.dumps({"transfer": result["transfer"]}, indent=1))
 
 
 if __name__ == "__main__":
