@@ -14,6 +14,10 @@ data dir stays as ingested and can be copied for `memory-service eval locomo --d
 It keeps each question's best candidates (text, persons, cosine, fused score) and the query
 analysis, which is all `context.answerability.assess` reads.
 
+`latency` times `MemoryService.context` per question (the last of `--passes` passes: warm) and
+the answerability stage alone (`timings_ms["answerability_ms"]`); it records access, so give it
+a copy of the data dir.
+
 `score --transfer 0.02` also tunes the subject rule's two thresholds on each set alone (the most
 abstention at <= 2% false empties) and applies them to the other set.
 
@@ -102,6 +106,41 @@ async def dump(path: Path, data_dir: Path) -> list[dict[str, Any]]:
     finally:
         await service.close()
     return rows
+
+
+async def latency(path: Path, data_dir: Path, budget: int, passes: int) -> dict[str, Any]:
+    """Context latency through `MemoryService.context` on an ingested data dir (records access: use a copy)."""
+    import numpy as np
+
+    from memory_service.eval import locomo
+    from memory_service.eval.run import EvalConfig, eval_settings
+    from memory_service.service import MemoryService
+
+    samples = locomo.select_samples(path, None)
+    settings = eval_settings(EvalConfig(path=path, budgets=[budget], data_dir=data_dir), data_dir, samples)
+    service = await MemoryService.open(settings, run_jobs=False)
+    total: list[float] = []
+    stage: list[float] = []
+    try:
+        await service.context(Scope(user_id=str(samples[0]["sample_id"])), "warm up", budget)
+        for run in range(passes):
+            for sample in samples:
+                scope = Scope(user_id=str(sample["sample_id"]))
+                for q in locomo.sample_questions(sample):
+                    started = time.perf_counter()
+                    result = await service.context(scope, q.question, budget)
+                    if run == passes - 1:
+                        total.append((time.perf_counter() - started) * 1000)
+                        stage.append(result.timings_ms.get("answerability_ms", 0.0))
+    finally:
+        await service.close()
+    return {
+        "questions": len(total),
+        "context_ms_p50": float(np.percentile(total, 50)),
+        "context_ms_p95": float(np.percentile(total, 95)),
+        "answerability_ms_p50": float(np.percentile(stage, 50)),
+        "answerability_ms_p95": float(np.percentile(stage, 95)),
+    }
 
 
 # ---------------------------------------------------------------- score
@@ -251,6 +290,11 @@ def main() -> None:
     d.add_argument("file", type=Path)
     d.add_argument("--data-dir", type=Path, required=True)
     d.add_argument("--out", type=Path, required=True)
+    lat = sub.add_parser("latency", help="context latency (last of --passes passes) on an ingested data dir")
+    lat.add_argument("file", type=Path)
+    lat.add_argument("--data-dir", type=Path, required=True)
+    lat.add_argument("--budget", type=int, default=512)
+    lat.add_argument("--passes", type=int, default=2)
     s = sub.add_parser("score", help="features and decision rates from dumps")
     s.add_argument("dumps", type=Path, nargs="+")
     s.add_argument(
@@ -271,6 +315,9 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"file": str(args.file), "questions": rows}, default=str))
         print(f"{len(rows)} questions -> {args.out}", file=sys.stderr)
+        return
+    if args.command == "latency":
+        print(json.dumps(asyncio.run(latency(args.file, args.data_dir, args.budget, args.passes)), indent=1))
         return
     config = AbstentionConfig()
     for item in args.set:

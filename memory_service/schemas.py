@@ -53,7 +53,7 @@ class ContextUnit(BaseModel):
 class ContextStats(BaseModel):
     candidates_considered: int
     units_chosen: int
-    timings_ms: dict[str, float] = Field(description="Time per stage: analysis, scope, search, expand, fuse, load, pack.")
+    timings_ms: dict[str, float] = Field(description="Time per stage: analysis, scope, search, expand, fuse, load, answerability, prune, pack.")
     tokens: int | None = Field(default=None, description="Tokens of the context (predictor tokenizer).")
     history_tokens: int | None = Field(default=None, description="Tokens of every raw event in the scope.")
     compression_ratio: float | None = Field(default=None, description="history_tokens / tokens (0 when empty).")

@@ -94,10 +94,14 @@ class ContextPipeline:
         # Selective augmentation: when no candidate is close enough in meaning, or the best ones
         # do not cover the question's subject and attribute, say so instead of filling the
         # budget with the least bad units (`context.answerability`).
+        started = time.perf_counter()
         answerability = assess(result.candidates, result.analysis, config.abstention)
         top = answerability.best_relevance
         relevant = answerability.answerable
-        extra_timings: dict[str, float] = {"analysis_ms": result.timings_ms.get("analysis_ms", 0.0) + analysis_ms}
+        extra_timings: dict[str, float] = {
+            "analysis_ms": result.timings_ms.get("analysis_ms", 0.0) + analysis_ms,
+            "answerability_ms": (time.perf_counter() - started) * 1000,
+        }
         display = None
         if self.pruner is not None and relevant and result.candidates:
             started = time.perf_counter()
