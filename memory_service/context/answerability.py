@@ -8,30 +8,34 @@ cannot see:
 - the right neighbourhood, never discussed: "Which ESLint rules did I enforce?" in a project
   chat that never named a rule. The question's distinctive words appear in no candidate.
 
-`assess` reads the retrieved candidates (best fused score first) and the query analysis,
-nothing else (no LM, no store call), and returns the features and the decision:
+`assess` (= `decide(features(...))`) reads the retrieved candidates (best fused score first)
+and the query analysis, nothing else (no LM, no store call; per-text work is cached):
 
-- **attribute stems**: the query's content stems (stop words and question words out) less
-  the subject's; each weighted by its rarity in the candidate pool (an IDF over the pool:
-  a stem in few candidates weighs more, one in none weighs most; lexical retrieval brings
-  in every unit that has a rare query word, so "in none of the pool" is close to "nowhere
-  in the memory").
-- **attribute coverage**: the weighted share of attribute stems that the best
-  `answer_top` candidates contain (together).
-- **subject**: the query's entity mentions that name a person of the scope (a name among
-  the pool's units' `persons`). A unit concerns a person when the person is in its
-  `persons` or its text names them.
-- **subject support / other support**: the highest weighted attribute coverage of one
-  unit among the best `answer_top` that concerns the subject / that concerns another
-  person and not the subject.
+- **attribute stems**: the query's content stems (stop words, question words, month/weekday
+  names and numbers out: the time range handles time) less the subject's name; an irregular
+  past form counts as its base ("found" -> find). Each is weighted by its rarity in the best
+  `pool` candidates (an IDF over the pool: a stem in few candidates weighs more).
+- **attribute coverage**: the weighted share of attribute stems that the best `answer_top`
+  candidates contain together.
+- **subject**: the query's entity mentions that name a person of the pool's units' `persons`
+  (or are short for one: "Mel"). None when the question is in the first person ("my meeting
+  with Ashlee" is the asker's) or asks "who" (the named person is not the doer).
+- **sentence attribution**: a sentence of a unit is about the persons it names; one naming
+  nobody is about the speaker (a leading "X said:", else the unit's first person, which is
+  the speaker for the extractive compressor), unless it asks or addresses someone ("What made
+  you pick it?"): then it is about the speaker's listener.
+- **subject support / other support**: over the best `subject_top` units, the highest weighted
+  attribute coverage of one unit's sentences about the subject / about someone else (another
+  named person, or the subject's listener: what the subject asks someone about is theirs).
 
-Decision (`AbstentionConfig`): unanswerable when
-1. the best cosine is below `empty_threshold` and no `cover_top` candidate contains every
-   query stem (selective augmentation, as before); or
-2. a subject is named and `other support - subject support >= subject_margin` (the
-   attribute is covered, but about someone else); or
-3. the attribute coverage is below `attribute_threshold` (the question's distinctive words
-   are not in the best candidates).
+Decision (`AbstentionConfig`), the first that holds:
+1. `irrelevant`: the best cosine is below `empty_threshold` and no `cover_top` candidate
+   contains every query stem (selective augmentation, as before);
+2. `wrong_subject`: `other support - subject support >= subject_margin` and `subject support
+   <= subject_max` (the attribute is covered, but about someone else);
+3. `uncovered`: the attribute coverage is below `attribute_threshold` (off by default: on the
+   dev sets it emptied answerable questions as often as unanswerable ones);
+4. else `answerable`.
 """
 
 from __future__ import annotations
@@ -226,12 +230,13 @@ _FIRST_PERSON = re.compile(r"\b(?:i|me|my|mine|myself|we|us|our|ours|ourselves)\
 LISTENER = "~"  # prefix of "the listener of X": someone other than X, not named
 
 
-def speaker_of(unit: _Unit) -> str | None:
-    """The lower-cased first name of who the unit reports: a leading "X said:" (or "X in May 2023:"),
-    else its first person (the extractive compressor lists the speaker first)."""
-    if said := _SAID.match(unit.text):
-        return next(iter(lexical_terms(said.group(1))), None)
-    return next(iter(lexical_terms(unit.persons[0])), None) if unit.persons else None
+def _speaker(text: str, persons: Sequence[str]) -> tuple[str | None, str]:
+    """The lower-cased first name of who the unit reports (a leading "X said:" or "X in May 2023:",
+    else its first person: the extractive compressor lists the speaker first) and the text after
+    that "X said:"."""
+    if said := _SAID.match(text):
+        return next(iter(lexical_terms(said.group(1))), None), text[said.end() :]
+    return (next(iter(lexical_terms(persons[0])), None) if persons else None), text
 
 
 @lru_cache(maxsize=50_000)
@@ -240,13 +245,7 @@ def _attributed(text: str, persons: tuple[str, ...]) -> tuple[tuple[frozenset[st
     about the speaker, unless it asks or addresses someone ("What made you pick it?"): then it is
     about the speaker's listener (`LISTENER` + speaker)."""
     names = {w for w in (next(iter(lexical_terms(p)), None) for p in persons) if w}
-    said = _SAID.match(text)
-    speaker = (
-        next(iter(lexical_terms(said.group(1))), None)
-        if said
-        else next(iter(names and lexical_terms(persons[0])), None)
-    )
-    body = text[said.end() :] if said else text
+    speaker, body = _speaker(text, persons)
     out: list[tuple[frozenset[str], frozenset[str]]] = []
     for sentence in _SENTENCE.split(body):
         named = frozenset(w for w in TERM.findall(sentence.lower()) if w in names)
