@@ -53,12 +53,18 @@ class ContextUnit(BaseModel):
 class ContextStats(BaseModel):
     candidates_considered: int
     units_chosen: int
-    timings_ms: dict[str, float] = Field(description="Time per stage: analysis, scope, search, expand, fuse, load, pack.")
+    timings_ms: dict[str, float] = Field(description="Time per stage: analysis, scope, search, expand, fuse, load, answerability, prune, pack.")
     tokens: int | None = Field(default=None, description="Tokens of the context (predictor tokenizer).")
     history_tokens: int | None = Field(default=None, description="Tokens of every raw event in the scope.")
     compression_ratio: float | None = Field(default=None, description="history_tokens / tokens (0 when empty).")
     best_relevance: float | None = Field(
         default=None, description="Highest query-unit cosine; under the service's empty threshold the context is empty."
+    )
+    abstention: str | None = Field(
+        default=None,
+        description="Why the context is or is not empty: answerable | irrelevant (nothing close in meaning) | "
+        "wrong_subject (the question's attribute is covered only about another person) | uncovered (the question's "
+        "distinctive words are in none of the best units).",
     )
 
 

@@ -72,6 +72,13 @@ class AbstentionConfig:
 
     empty_threshold: float = 0.35  # best query-unit cosine below which the context is empty
     cover_top: int = 10  # ... unless one of this many best candidates contains every query stem
+    # Answerability (`context.answerability`): the best units must cover the question's subject and attribute.
+    pool: int = 40  # best candidates the attribute stems' rarity (IDF) is counted over
+    subject_top: int = 20  # best candidates searched for sentences about the subject / about someone else
+    subject_margin: float = 0.3  # empty when sentences about someone else cover the attribute this much better ...
+    subject_max: float = 0.6  # ... and those about the subject cover at most this share of it
+    answer_top: int = 10  # best candidates whose text together must cover the attribute ...
+    attribute_threshold: float = 0.0  # ... at least this IDF-weighted share; 0 = off (separated nothing on the dev sets)
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,12 @@ DEFAULT = ContextConfig()
 RECIPES: dict[str, ContextConfig] = {
     "default": DEFAULT,
     # never abstain: fill the budget whatever the best cosine (benchmarks/query_context.py sweeps from here)
-    "no_abstention": replace(DEFAULT, abstention=AbstentionConfig(empty_threshold=-2.0, cover_top=0)),
+    "no_abstention": replace(
+        DEFAULT,
+        abstention=AbstentionConfig(empty_threshold=-2.0, cover_top=0, subject_margin=2.0, attribute_threshold=-1.0),
+    ),
+    # relevance alone decides abstention (no subject or attribute check: the behaviour before answerability)
+    "no_answerability": replace(DEFAULT, abstention=AbstentionConfig(subject_margin=2.0, attribute_threshold=-1.0)),
     # relevance order only: no redundancy penalty, no near-duplicate skip
     "no_mmr": replace(DEFAULT, selection=SelectionParams(redundancy=0.0, duplicate=2.0)),
     # dense retrieval alone ranks (lexical hits still count as candidates)

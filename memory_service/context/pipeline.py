@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from compressors.text.words import stem_words, stems
 from memory_service import metrics
 from memory_service.context.analysis import QueryAnalysis
+from memory_service.context.answerability import Answerability, assess
 from memory_service.context.config import ContextConfig
 from memory_service.context.importance import AccessRecorder
 from memory_service.context.lm_analysis import LMQueryAnalyzer
@@ -44,25 +43,12 @@ class ContextResult:
     history_tokens: int = 0
     analysis: QueryAnalysis | None = None
     best_relevance: float = -1.0
+    answerability: Answerability | None = None
 
     @property
     def compression_ratio(self) -> float:
         """History tokens per context token (0 when the context is empty)."""
         return self.history_tokens / self.tokens if self.tokens else 0.0
-
-
-def covers_query(candidates: Sequence[Candidate], analysis: QueryAnalysis | None, top: int = 10) -> bool:
-    """Whether one of the best candidates contains every content word of the query (stemmed):
-    a keyword query ("support group") is far in meaning from a whole sentence yet plainly answered."""
-    if analysis is None or not analysis.terms:
-        return False
-    wanted = set(stem_words(analysis.terms))
-    return any(wanted <= stems(c.unit.text) for c in candidates[:top])
-
-
-def best_relevance(candidates: Sequence[Candidate]) -> float:
-    """The highest cosine between the query and a candidate (-1 with no candidates)."""
-    return max((c.dense for c in candidates if c.dense is not None), default=-1.0)
 
 
 class ContextPipeline:
@@ -105,13 +91,17 @@ class ContextPipeline:
             analysis = await asyncio.to_thread(self.analyzer.analyze, query, as_of, config.retrieval.candidates)
             analysis_ms = (time.perf_counter() - started) * 1000
         result = await self.retriever.retrieve(scope, query, as_of, analysis)
-        # Selective augmentation: when no candidate is close enough in meaning, say so
-        # instead of filling the budget with the least bad units.
-        top = best_relevance(result.candidates)
-        relevant = top >= config.abstention.empty_threshold or covers_query(
-            result.candidates, result.analysis, config.abstention.cover_top
-        )
-        extra_timings: dict[str, float] = {"analysis_ms": result.timings_ms.get("analysis_ms", 0.0) + analysis_ms}
+        # Selective augmentation: when no candidate is close enough in meaning, or the best ones
+        # do not cover the question's subject and attribute, say so instead of filling the
+        # budget with the least bad units (`context.answerability`).
+        started = time.perf_counter()
+        answerability = assess(result.candidates, result.analysis, config.abstention)
+        top = answerability.best_relevance
+        relevant = answerability.answerable
+        extra_timings: dict[str, float] = {
+            "analysis_ms": result.timings_ms.get("analysis_ms", 0.0) + analysis_ms,
+            "answerability_ms": (time.perf_counter() - started) * 1000,
+        }
         display = None
         if self.pruner is not None and relevant and result.candidates:
             started = time.perf_counter()
@@ -146,6 +136,7 @@ class ContextPipeline:
             history_tokens=history,
             analysis=result.analysis,
             best_relevance=top,
+            answerability=answerability,
         )
 
     async def _history_tokens(self, scope: Scope) -> int:

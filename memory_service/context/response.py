@@ -32,6 +32,7 @@ def context_response(result: ContextResult) -> ContextResponse:
             history_tokens=result.history_tokens,
             compression_ratio=round(result.compression_ratio, 3),
             best_relevance=round(result.best_relevance, 4),
+            abstention=result.answerability.reason if result.answerability else None,
         ),
         messages=None if result.messages is None else [ChatMessage(role="system", content=m["content"]) for m in result.messages],
     )
