@@ -36,6 +36,7 @@ from rich.progress import Progress
 from rich.table import Table
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import GroupKFold
+from threadpoolctl import threadpool_limits
 
 from benchmarks.query_context import ingest_once
 from memory_service.context.ranking import FEATURES, LearnedRanker, candidate_features
@@ -319,4 +320,6 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(parse_args()))
+    # One OpenMP thread: on a busy machine scikit-learn's spinning threads made a fit 30x slower.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        asyncio.run(main(parse_args()))

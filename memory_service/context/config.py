@@ -70,7 +70,7 @@ class PruningConfig:
 class AbstentionConfig:
     """Selective augmentation: an empty context when nothing is close enough in meaning."""
 
-    empty_threshold: float = 0.35  # best query-unit cosine below which the context is empty
+    empty_threshold: float = 0.30  # best query-unit cosine below which the context is empty
     cover_top: int = 10  # ... unless one of this many best candidates contains every query stem
     # Answerability (`context.answerability`): the best units must cover the question's subject and attribute.
     pool: int = 40  # best candidates the attribute stems' rarity (IDF) is counted over
