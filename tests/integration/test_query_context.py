@@ -241,3 +241,29 @@ async def test_rest_context_formats_and_bad_format(tmp_path: Path, embedder) -> 
             assert bad.status_code == 422 and "format" in bad.text
     finally:
         await service.close()
+
+
+async def test_the_learned_ranker_ranks_with_the_packaged_model(settings: Settings, embedder) -> None:
+    settings = settings.model_copy(update={"ranker": "default"})
+    service = await MemoryService.open(settings, embedder=embedder, run_jobs=False)
+    try:
+        assert service.retriever.ranker is not None  # the packaged model loads
+        day = datetime(2023, 5, 8, 10, tzinfo=UTC)
+        await service.ingest(
+            [
+                event("r1", "Ann", "I adopted a grey kitten called Pixel from the shelter.", day),
+                event("r2", "Bob", "I started learning the cello at the community school.", day + timedelta(minutes=1)),
+                event("r3", "Ann", "Pixel knocked my coffee off the desk this morning.", day + timedelta(days=3)),
+                event("r4", "Bob", "We drove to the coast for the weekend.", day + timedelta(days=5)),
+            ],
+            wait=True,
+        )
+        scope = Scope(user_id="u1")
+        result = await service.retriever.retrieve(scope, "What is the name of Ann's kitten?")
+        assert "rank_ms" in result.timings_ms
+        assert all(0.0 < c.score < 1.1 for c in result.candidates)  # a probability, times decay's +/-10%
+        assert result.candidates[0].unit.source_event_ids == ["r1"]
+        answer = await service.context(scope, "What is the name of Ann's kitten?", budget_tokens=64)
+        assert not answer.empty and "Pixel" in answer.context
+    finally:
+        await service.close()

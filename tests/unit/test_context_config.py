@@ -33,3 +33,10 @@ def test_recipes_are_context_configs() -> None:
         assert {f.name for f in fields(config)} == {f.name for f in fields(DEFAULT)}
     with pytest.raises(ValueError, match="unknown context recipe"):
         recipe("magic")
+
+
+def test_the_learned_ranker_is_a_recipe_and_a_setting() -> None:
+    assert Settings().context_config().retrieval.ranker is None  # hand-set fusion by default
+    assert Settings(context_recipe="learned_ranker").context_config().retrieval.ranker == "default"
+    assert Settings(ranker="/models/r.json").context_config().retrieval.ranker == "/models/r.json"
+    assert Settings(context_recipe="learned_ranker", ranker=None).context_config().retrieval.ranker is None
