@@ -3,7 +3,12 @@ from datetime import UTC, datetime
 import pytest
 
 from compressors.base import Compressor, available_compressors, create_compressor
-from compressors.extractive import ExtractiveCompressor, format_tool_arguments, summarize_tool_result
+from compressors.extractive import (
+    MAX_UNITS_PER_EVENT,
+    ExtractiveCompressor,
+    format_tool_arguments,
+    summarize_tool_result,
+)
 from memory_service.domain import CompressionWindow, Event, MemoryUnitDraft, ToolCall
 
 TS = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)  # a Monday
@@ -52,7 +57,7 @@ def test_registered_and_protocol():
     compressor = create_compressor("extractive", model="ignored", temperature=0.3)
     assert isinstance(compressor, ExtractiveCompressor)
     assert isinstance(compressor, Compressor)
-    assert (compressor.name, compressor.version) == ("extractive", "1")
+    assert (compressor.name, compressor.version) == ("extractive", "2")
 
 
 def test_one_unit_per_event_with_exact_provenance():
@@ -146,7 +151,7 @@ def test_speaker_is_a_person_only_for_named_user_or_assistant():
 def test_blip_caption_is_appended():
     event = make_event("Here is my latest painting!", metadata={"blip_caption": "a photo of a sunset over a lake"})
     draft = only(event)
-    assert draft.text.endswith("(shared an image: a photo of a sunset over a lake)")
+    assert draft.text.endswith("(image: a photo of a sunset over a lake)")
     assert draft.text.startswith("Here is Caroline's latest painting!") or draft.text.startswith("Caroline said:")
     assert "sunset" in draft.keywords
 
@@ -156,22 +161,80 @@ def test_caption_alone_keeps_an_image_turn():
     assert draft.text == "Caroline shared an image: a dog on a beach"
 
 
-def test_long_event_is_capped_in_original_order():
-    filler_talk = "It was a thing that was kind of there and so on and so forth, you know how it is. "
-    text = (
-        "I adopted a golden retriever named Max from the Portland shelter. "
-        + filler_talk * 5
-        + "Max loves swimming in Lake Tahoe every summer."
+def test_short_turn_stays_one_unit():
+    text = "I adopted a golden retriever named Max from the Portland shelter. " * 1 + (
+        "Max loves swimming in Lake Tahoe every summer, and we go there with my sister Ana."
     )
-    draft = only(make_event(text))
-    assert len(draft.text.split()) <= 60
-    assert draft.text.startswith("Caroline adopted a golden retriever named Max")
-    assert draft.text.index("Portland") < draft.text.index("Tahoe")
+    draft = only(make_event(text, event_id="short"))
+    assert draft.text.startswith("Caroline adopted a golden retriever named Max") and "Ana" in draft.text
+
+
+def test_long_turn_splits_into_self_contained_units_in_order():
+    sentences = [
+        "I adopted a golden retriever named Max from the Portland shelter in 2019.",
+        "He was two years old and very shy with strangers at first.",
+        "We moved to Denver the following spring because of my new job at Vestas.",
+        "Max loves swimming in Lake Tahoe every summer with my sister Ana.",
+        "Last winter the vet found a small tumour, which was removed in March.",
+        "Now he runs five kilometres with me every morning before work.",
+        "I am planning to train him as a therapy dog for the children's hospital.",
+        "The course starts in September and costs about 400 dollars.",
+    ]
+    drafts = compress(make_event(" ".join(sentences), event_id="long"))
+    assert len(drafts) >= 2
+    assert all(d.source_event_ids == ["long"] for d in drafts)
+    assert all(len(d.text.split()) <= 60 + 2 for d in drafts)  # 60 words, plus a "Caroline said:" prefix
+    joined = " ".join(d.text for d in drafts)
+    # nothing is cut: every sentence's facts reach some unit, in the original order
+    for fact in ("Portland", "shy", "Vestas", "Tahoe", "tumour", "kilometres", "therapy", "400 dollars"):
+        assert fact in joined
+    assert joined.index("Portland") < joined.index("Vestas") < joined.index("tumour") < joined.index("400 dollars")
+    # each unit names its speaker, so it stands alone
+    assert all("Caroline" in d.text for d in drafts)
+    # balanced: no unit is a stub of one short sentence
+    sizes = [len(d.text.split()) for d in drafts]
+    assert min(sizes) >= 20, sizes
+
+
+def test_long_assistant_turn_units_carry_the_attribution():
+    steps = " ".join(f"Step {i}: configure the {name} service with {i * 2} replicas." for i, name in enumerate(
+        ["postgres", "redis", "nginx", "celery", "grafana", "prometheus", "loki", "minio", "kafka", "zookeeper"], 1))
+    drafts = compress(make_event(steps, role="assistant", speaker="Assistant"))
+    assert len(drafts) >= 2
+    assert all(d.text.startswith("Assistant said: ") for d in drafts)
+    assert "zookeeper" in drafts[-1].text and "postgres" in drafts[0].text
+
+
+def test_sentence_repeated_within_a_turn_is_dropped():
+    filler_talk = "It was a thing that was kind of there and so on and so forth, you know how it is. "
+    draft = only(make_event("I adopted a dog named Max. " + filler_talk * 5 + "Max loves Lake Tahoe."))
+    assert draft.text.count("kind of there") == 1
+    assert draft.text.index("Max.") < draft.text.index("Tahoe")
+
+
+def test_markdown_marks_are_dropped():
+    text = "### Plan\n- **Database:** use *PostgreSQL 15* with `pgvector`\n- __Cache__: Redis 7"
+    draft = only(make_event(text, role="assistant", speaker="Assistant"))
+    assert "**" not in draft.text and "#" not in draft.text and "`" not in draft.text and "__" not in draft.text
+    assert "Database: use PostgreSQL 15 with pgvector" in draft.text and "Cache: Redis 7" in draft.text
+
+
+def test_code_block_becomes_one_line_of_what_it_does():
+    text = (
+        "Here is my app:\n```python\nfrom flask import Flask\n\napp = Flask(__name__)\n"
+        'app.config["SECRET_KEY"] = "s3cr3t"\n\n@app.route("/health")\ndef health():\n    return "ok"\n'
+        '\nif __name__ == "__main__":\n    app.run(port=8080)\n```\nIt crashes on start.'
+    )
+    draft = only(make_event(text, role="user", speaker="Craig"))
+    assert "code (python): imports flask (Flask); defines health() (app.route /health); " in draft.text
+    assert 'SECRET_KEY="s3cr3t"' in draft.text and "app.run(port=8080)" in draft.text
+    assert "return" not in draft.text  # the body is not copied
+    assert draft.text.index("Craig's app") < draft.text.index("code (python)") < draft.text.index("crashes")
 
 
 def test_single_huge_sentence_is_truncated():
-    draft = only(make_event("I like " + " and ".join(f"item{i}" for i in range(100)) + "."))
-    assert len(draft.text.split()) <= 61
+    [draft] = compress(make_event("I like " + " and ".join(f"item{i}" for i in range(100)) + "."))
+    assert len(draft.text) <= 500 + 20 and draft.text.startswith("Caroline likes item0 and item1")
 
 
 def test_tool_unit_keeps_name_args_and_result_gist():
@@ -286,5 +349,10 @@ def test_huge_inputs_stay_bounded():
         make_event("Look!", metadata={"blip_caption": "a photo " * 10_000}),
     ]
     drafts = compress(*huge)
-    assert len(drafts) == len(huge)
+    assert len(drafts) == len(huge)  # repeats collapse, one sentence is one unit
+    assert all(len(d.text) < 1500 for d in drafts)
+    # a long log of distinct sentences splits, but into a bounded number of units
+    log = " ".join(f"Step {i} finished with code {i * 7}." for i in range(20_000))
+    drafts = compress(make_event(log, event_id="log"), make_event("```\n" + "x = 1\n" * 100_000))
+    assert 1 < len([d for d in drafts if d.source_event_ids == ["log"]]) <= MAX_UNITS_PER_EVENT
     assert all(len(d.text) < 1500 for d in drafts)
