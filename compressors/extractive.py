@@ -16,6 +16,7 @@ from compressors.text.code import split_code_blocks, strip_markdown
 from compressors.text.dates import resolve_relative_dates
 from compressors.text.extract import (
     clean_sentence,
+    content_words,
     extract_entities,
     extract_keywords,
     extract_persons,
@@ -64,11 +65,11 @@ _ERROR_STATUS = frozenset({"error", "failed", "failure", "fail", "err"})
 MAX_CONTENT_CHARS = 20_000
 MAX_SENTENCE_CHARS = 500
 MAX_CAPTION_CHARS = 300
-MAX_UNITS_PER_EVENT = 24  # a long turn splits into at most this many units (the rest is dropped)
 
 
 @dataclass(slots=True)
 class _Sentence:
+    index: int
     text: str
     when: datetime | None
     attributed: bool
@@ -212,12 +213,11 @@ def summarize_tool_result(result: Any) -> tuple[str, bool, bool]:
 
 
 class ExtractiveCompressor:
-    """Restates each event of the window in third-person units; no model involved.
+    """Restates each event of the window as one third-person unit; no model involved.
 
-    A turn of up to `max_words` words (after filler is dropped and code blocks are
-    reduced to one line each) is one unit; a longer one is split into consecutive
-    sentence groups of at most `max_words` words (a single longer sentence is a group of
-    its own), each a self-contained unit with the speaker's attribution, citing the event.
+    The turn is cleaned first (filler and sentences repeated within it dropped, markdown
+    marks dropped, each fenced code block reduced to one line naming what it imports,
+    defines, sets and runs); a turn still over `max_words` keeps its densest sentences.
     """
 
     name = "extractive"
@@ -230,10 +230,9 @@ class ExtractiveCompressor:
         known = _known_names(window)
         drafts: list[MemoryUnitDraft] = []
         for event in window.events:
-            if event.tool is not None:
-                drafts.extend(self._tool_units(event, known))
-            else:
-                drafts.extend(self._text_units(event, known))
+            draft = self._tool_unit(event, known) if event.tool is not None else self._text_unit(event, known)
+            if draft is not None:
+                drafts.append(draft)
         return drafts
 
     # ------------------------------------------------------------------ conversation turns
@@ -263,55 +262,46 @@ class ExtractiveCompressor:
                 # a code line always closes with a period; prose may end on a colon (what follows explains it)
                 if segment.code or not text.endswith((*_END_PUNCTUATION, ":")):
                     text += "."
-                kept.append(_Sentence(text, when, attributed, len(text.split())))
+                kept.append(_Sentence(len(kept), text, when, attributed, len(text.split())))
         return kept
 
-    def _groups(self, sentences: list[_Sentence]) -> list[list[_Sentence]]:
-        """Consecutive groups of at most `max_words` words, balanced (no short tail group)."""
-        total = sum(s.words for s in sentences)
-        if total <= self.max_words:
-            return [sentences] if sentences else []
-        target = total / -(-total // self.max_words)  # the ceiling: as many groups as needed, even sizes
-        groups: list[list[_Sentence]] = []
-        current: list[_Sentence] = []
-        words = 0
-        for sentence in sentences:
-            if current and (words >= target or words + sentence.words > self.max_words):
-                groups.append(current)
-                current, words = [], 0
-                if len(groups) == MAX_UNITS_PER_EVENT:
-                    return groups
-            current.append(sentence)
-            words += sentence.words
-        if current:
-            groups.append(current)
-        return groups[:MAX_UNITS_PER_EVENT]
+    def _select(self, sentences: list[_Sentence]) -> list[_Sentence]:
+        """Highest keyword density first, up to `max_words`, then back in the original order."""
+        if sum(s.words for s in sentences) <= self.max_words:
+            return sentences
 
-    def _text_units(self, event: Event, known: list[str]) -> list[MemoryUnitDraft]:
+        def density(s: _Sentence) -> float:
+            return len(content_words(s.text)) / max(1, s.words) + (0.2 if s.when else 0.0)
+
+        chosen: list[_Sentence] = []
+        budget = self.max_words
+        for sentence in sorted(sentences, key=lambda s: (-density(s), s.index)):
+            if sentence.words <= budget:
+                chosen.append(sentence)
+                budget -= sentence.words
+            elif not chosen:
+                sentence.text = _first_words(sentence.text, budget)
+                chosen.append(sentence)
+                break
+        return sorted(chosen, key=lambda s: s.index)
+
+    def _text_unit(self, event: Event, known: list[str]) -> MemoryUnitDraft | None:
         speaker = event.speaker_name
-        groups = self._groups(self._sentences(event, speaker))
+        sentences = self._select(self._sentences(event, speaker))
         caption = event.metadata.get("blip_caption") if isinstance(event.metadata, dict) else None
         caption = _truncate(" ".join(caption.split()), MAX_CAPTION_CHARS) if isinstance(caption, str) else ""
-        if not groups:
-            if not caption:
-                return []
-            return [self._unit(event, known, [], f"{speaker} shared an image: {caption}", speaker, caption)]
-        units = []
-        for i, group in enumerate(groups):
-            body = " ".join(s.text for s in group)
-            if not any(s.attributed for s in group):
+        if not sentences and not caption:
+            return None
+        if sentences:
+            body = " ".join(s.text for s in sentences)
+            if not any(s.attributed for s in sentences):
                 body = f"{speaker} said: {body}"
-            # the image goes with the turn's first unit (what the speaker said about it comes first)
-            shown = caption if i == 0 else ""
-            text = f"{body} (image: {shown})" if shown else body
-            units.append(self._unit(event, known, group, text, body, shown))
-        return units
-
-    def _unit(
-        self, event: Event, known: list[str], group: list[_Sentence], text: str, body: str, caption: str
-    ) -> MemoryUnitDraft:
-        when = next((s.when for s in group if s.when is not None), None)
-        if expresses_preference(" ".join(s.text for s in group)):
+            text = f"{body} (image: {caption})" if caption else body
+        else:
+            body = speaker
+            text = f"{speaker} shared an image: {caption}"
+        when = next((s.when for s in sentences if s.when is not None), None)
+        if expresses_preference(" ".join(s.text for s in sentences)):
             kind: UnitKind = "preference"
         elif when is not None or (_has_past_tense(text) and _ABSOLUTE_DATE.search(text)):
             kind = "event"
@@ -330,9 +320,7 @@ class ExtractiveCompressor:
 
     # ------------------------------------------------------------------ tool calls
 
-    def _tool_units(self, event: Event, known: list[str]) -> list[MemoryUnitDraft]:
-        """The call as one unit, with the first group of what the event says besides its result;
-        the further groups of a long narration are units of their own."""
+    def _tool_unit(self, event: Event, known: list[str]) -> MemoryUnitDraft:
         assert event.tool is not None
         tool = event.tool
         if event.speaker:
@@ -355,24 +343,16 @@ class ExtractiveCompressor:
         elif gist:
             text += f"; result: {gist}"
         head = text
-        rest: list[MemoryUnitDraft] = []
         if content and not (isinstance(result, str) and content.startswith(result)):
-            speaker = event.speaker_name
-            groups = self._groups(self._sentences(event, speaker))
-            if groups:
-                extra = " ".join(s.text for s in groups[0])
+            extra = " ".join(s.text for s in self._select(self._sentences(event, event.speaker_name)))
+            if extra:
                 text += f" {extra}" if text.endswith(_END_PUNCTUATION) else f". {extra}"
-            for group in groups[1:]:
-                body = " ".join(s.text for s in group)
-                if not any(s.attributed for s in group):
-                    body = f"{speaker} said: {body}"
-                rest.append(self._unit(event, known, group, body, body, ""))
         # keywords from what varies, not from the "called tool ... result" template
         keywords = extract_keywords(" ".join((arguments, gist, text[len(head) :])))
         tool_key = tool.name.lower()
         keywords = [tool_key] + [k for k in keywords if k != tool_key][:7]
         entities = [tool.name] + [e for e in extract_entities(text) if e != tool.name]
-        call = MemoryUnitDraft(
+        return MemoryUnitDraft(
             text=text,
             kind="procedure",
             keywords=keywords,
@@ -382,7 +362,6 @@ class ExtractiveCompressor:
             source_event_ids=[event.event_id],
             importance=0.3 if noise and not failed else 0.5,
         )
-        return [call, *rest]
 
 
 def _known_names(window: CompressionWindow) -> list[str]:
