@@ -296,7 +296,7 @@ class ExtractiveCompressor:
             body = " ".join(s.text for s in sentences)
             if not any(s.attributed for s in sentences):
                 body = f"{speaker} said: {body}"
-            text = f"{body} (image: {caption})" if caption else body
+            text = f"{body} (shared an image: {caption})" if caption else body
         else:
             body = speaker
             text = f"{speaker} shared an image: {caption}"

@@ -146,7 +146,7 @@ def test_speaker_is_a_person_only_for_named_user_or_assistant():
 def test_blip_caption_is_appended():
     event = make_event("Here is my latest painting!", metadata={"blip_caption": "a photo of a sunset over a lake"})
     draft = only(event)
-    assert draft.text.endswith("(image: a photo of a sunset over a lake)")
+    assert draft.text.endswith("(shared an image: a photo of a sunset over a lake)")
     assert draft.text.startswith("Here is Caroline's latest painting!") or draft.text.startswith("Caroline said:")
     assert "sunset" in draft.keywords
 
