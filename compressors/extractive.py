@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from compressors.text.code import split_code_blocks, strip_markdown
 from compressors.text.dates import resolve_relative_dates
 from compressors.text.extract import (
     clean_sentence,
@@ -212,10 +213,15 @@ def summarize_tool_result(result: Any) -> tuple[str, bool, bool]:
 
 
 class ExtractiveCompressor:
-    """Restates each event of the window as one third-person unit; no model involved."""
+    """Restates each event of the window as one third-person unit; no model involved.
+
+    The turn is cleaned first (filler and sentences repeated within it dropped, markdown
+    marks dropped, each fenced code block reduced to one line naming what it imports,
+    defines, sets and runs); a turn still over `max_words` keeps its densest sentences.
+    """
 
     name = "extractive"
-    version = "1"
+    version = "2"
 
     def __init__(self, max_words: int | None = 60, **_: Any) -> None:
         self.max_words = max(10, int(max_words or 60))
@@ -232,18 +238,31 @@ class ExtractiveCompressor:
     # ------------------------------------------------------------------ conversation turns
 
     def _sentences(self, event: Event, speaker: str) -> list[_Sentence]:
+        """The turn's informative sentences in order: filler and repeats dropped, markdown marks
+        dropped, each fenced code block as one sentence naming what it imports, defines, sets, runs."""
         kept: list[_Sentence] = []
-        for index, raw in enumerate(split_sentences(event.content[:MAX_CONTENT_CHARS])):
-            if is_filler(raw):
-                continue
-            text = clean_sentence(_truncate(raw, MAX_SENTENCE_CHARS))
-            if not text or is_filler(text):
-                continue
-            text, when = resolve_relative_dates(text, event.timestamp)
-            text, attributed = rewrite_first_person(text, speaker)
-            if not text.endswith(_END_PUNCTUATION):
-                text += "."
-            kept.append(_Sentence(index, text, when, attributed, len(text.split())))
+        seen: set[str] = set()
+        for segment in split_code_blocks(event.content[:MAX_CONTENT_CHARS]):
+            pieces = [segment.text] if segment.code else split_sentences(strip_markdown(segment.text))
+            for raw in pieces:
+                if is_filler(raw):
+                    continue
+                text = clean_sentence(_truncate(raw, MAX_SENTENCE_CHARS))
+                if not text or is_filler(text):
+                    continue
+                key = text.lower()
+                if key in seen:  # a sentence repeated within the turn
+                    continue
+                seen.add(key)
+                if segment.code:
+                    when, attributed = None, False
+                else:
+                    text, when = resolve_relative_dates(text, event.timestamp)
+                    text, attributed = rewrite_first_person(text, speaker)
+                # a code line always closes with a period; prose may end on a colon (what follows explains it)
+                if segment.code or not text.endswith((*_END_PUNCTUATION, ":")):
+                    text += "."
+                kept.append(_Sentence(len(kept), text, when, attributed, len(text.split())))
         return kept
 
     def _select(self, sentences: list[_Sentence]) -> list[_Sentence]:

@@ -91,7 +91,9 @@ class LMCompressor(ModelClient):
 
     @property
     def cache_identity(self) -> CacheIdentity:
-        return CacheIdentity(self.name, self.model, prompt.VERSION)
+        # A cached window holds the extractive units that stand in for events the LM skipped
+        # or that failed grounding, so a new extractive version must not reuse them.
+        return CacheIdentity(self.name, self.model, f"{prompt.VERSION}+extractive{self.fallback.version}")
 
     def compress(self, window: CompressionWindow) -> list[MemoryUnitDraft]:
         return [u.draft for u in self.compress_window(window).units]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from compressors.extractive import ExtractiveCompressor
 from memory_service.cli.main import app
 
 EVENTS = [
@@ -41,7 +42,7 @@ def test_compress_prints_units_and_stores_nothing(log_file: Path, tmp_path: Path
     result = CliRunner().invoke(app, ["compress", str(log_file), "--json"])
     assert result.exit_code == 0, result.output
     units = json_lines(result.stdout)
-    assert units and all(u["compressor"] == "extractive" and u["compressor_version"] == "1" for u in units)
+    assert units and all(u["compressor"] == "extractive" and u["compressor_version"] == ExtractiveCompressor.version for u in units)
     assert {i for u in units for i in u["source_event_ids"]} == {"d1", "d2", "d3", "d4"}
     assert not (tmp_path / "data").exists()
 

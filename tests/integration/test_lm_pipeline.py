@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from compressors.backends.llamacpp import LlamaCppCompressor
+from compressors.extractive import ExtractiveCompressor
 from memory_service.domain import EventIn, Scope, ToolCall
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
@@ -53,7 +54,7 @@ async def test_lm_units_in_sql_and_cache_hit_on_reingest(settings: Settings, emb
         assert {i for u in units for i in u.source_event_ids} == {"first/1", "first/2", "first/3"}
         for unit in units:
             assert unit.compressor in ("llama_cpp", "extractive")
-            assert unit.compressor_version == (llama.version if unit.compressor == "llama_cpp" else "1")
+            assert unit.compressor_version == (llama.version if unit.compressor == "llama_cpp" else ExtractiveCompressor.version)
         assert first.lm_units >= 1
         assert await CompressionCache(service.store).count() == 1
 

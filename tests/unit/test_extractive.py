@@ -52,7 +52,7 @@ def test_registered_and_protocol():
     compressor = create_compressor("extractive", model="ignored", temperature=0.3)
     assert isinstance(compressor, ExtractiveCompressor)
     assert isinstance(compressor, Compressor)
-    assert (compressor.name, compressor.version) == ("extractive", "1")
+    assert (compressor.name, compressor.version) == ("extractive", "2")
 
 
 def test_one_unit_per_event_with_exact_provenance():
@@ -156,17 +156,63 @@ def test_caption_alone_keeps_an_image_turn():
     assert draft.text == "Caroline shared an image: a dog on a beach"
 
 
-def test_long_event_is_capped_in_original_order():
-    filler_talk = "It was a thing that was kind of there and so on and so forth, you know how it is. "
-    text = (
-        "I adopted a golden retriever named Max from the Portland shelter. "
-        + filler_talk * 5
-        + "Max loves swimming in Lake Tahoe every summer."
+def test_short_turn_stays_one_unit():
+    text = "I adopted a golden retriever named Max from the Portland shelter. " * 1 + (
+        "Max loves swimming in Lake Tahoe every summer, and we go there with my sister Ana."
     )
-    draft = only(make_event(text))
+    draft = only(make_event(text, event_id="short"))
+    assert draft.text.startswith("Caroline adopted a golden retriever named Max") and "Ana" in draft.text
+
+
+def test_long_event_is_capped_in_original_order():
+    sentences = [
+        "I adopted a golden retriever named Max from the Portland shelter in 2019.",
+        "It was a thing that was kind of there and so on, you know how it is.",
+        "Well, it is what it is and that is about all there is to say about it.",
+        "And so it went on and on for a while, as these things tend to go.",
+        "Max loves swimming in Lake Tahoe every summer with my sister Ana.",
+    ]
+    draft = only(make_event(" ".join(sentences)))
     assert len(draft.text.split()) <= 60
     assert draft.text.startswith("Caroline adopted a golden retriever named Max")
-    assert draft.text.index("Portland") < draft.text.index("Tahoe")
+    assert draft.text.index("Portland") < draft.text.index("Tahoe")  # the densest sentences, in order
+    assert sum(vague in draft.text for vague in ("kind of there", "it is what it is", "on and on")) < 3
+
+
+def test_code_block_does_not_crowd_out_the_prose():
+    code = "\n".join(f"    value_{i} = compute_something_long(argument_{i}, other_{i})" for i in range(40))
+    text = f"I'm moving the billing job to Celery 5.3 next week.\n```python\ndef run():\n{code}\n```\nIt retries 3 times."
+    draft = only(make_event(text, role="user", speaker="Craig"))
+    assert "Craig is moving the billing job to Celery 5.3" in draft.text
+    assert "code (python): defines run()." in draft.text and "compute_something_long" not in draft.text
+    assert "retries 3 times" in draft.text
+
+
+def test_sentence_repeated_within_a_turn_is_dropped():
+    filler_talk = "It was a thing that was kind of there and so on and so forth, you know how it is. "
+    draft = only(make_event("I adopted a dog named Max. " + filler_talk * 5 + "Max loves Lake Tahoe."))
+    assert draft.text.count("kind of there") == 1
+    assert draft.text.index("Max.") < draft.text.index("Tahoe")
+
+
+def test_markdown_marks_are_dropped():
+    text = "### Plan\n- **Database:** use *PostgreSQL 15* with `pgvector`\n- __Cache__: Redis 7"
+    draft = only(make_event(text, role="assistant", speaker="Assistant"))
+    assert "**" not in draft.text and "#" not in draft.text and "`" not in draft.text and "__" not in draft.text
+    assert "Database: use PostgreSQL 15 with pgvector" in draft.text and "Cache: Redis 7" in draft.text
+
+
+def test_code_block_becomes_one_line_of_what_it_does():
+    text = (
+        "Here is my app:\n```python\nfrom flask import Flask\n\napp = Flask(__name__)\n"
+        'app.config["SECRET_KEY"] = "s3cr3t"\n\n@app.route("/health")\ndef health():\n    return "ok"\n'
+        '\nif __name__ == "__main__":\n    app.run(port=8080)\n```\nIt crashes on start.'
+    )
+    draft = only(make_event(text, role="user", speaker="Craig"))
+    assert "code (python): imports flask (Flask); defines health() (app.route /health); " in draft.text
+    assert 'SECRET_KEY="s3cr3t"' in draft.text and "app.run(port=8080)" in draft.text
+    assert "return" not in draft.text  # the body is not copied
+    assert draft.text.index("Craig's app") < draft.text.index("code (python)") < draft.text.index("crashes")
 
 
 def test_single_huge_sentence_is_truncated():
@@ -287,4 +333,9 @@ def test_huge_inputs_stay_bounded():
     ]
     drafts = compress(*huge)
     assert len(drafts) == len(huge)
+    assert all(len(d.text) < 1500 for d in drafts)
+    # a long log of distinct sentences and a huge code block: one bounded unit each
+    log = " ".join(f"Step {i} finished with code {i * 7}." for i in range(20_000))
+    drafts = compress(make_event(log, event_id="log"), make_event("```\n" + "x = 1\n" * 100_000))
+    assert len(drafts) == 2
     assert all(len(d.text) < 1500 for d in drafts)

@@ -116,3 +116,15 @@ def test_timing_is_recorded() -> None:
 
     result = Slow("[]").compress_window(window())
     assert result.lm_seconds >= 0.05
+
+
+def test_cache_identity_changes_with_the_extractive_version() -> None:
+    # cached LM windows hold extractive stand-in units, so a new extractive version must miss the cache
+    from compressors.cache_key import window_key
+
+    lm = Scripted()
+    before = lm.cache_identity
+    assert before.prompt_version.endswith(f"extractive{lm.fallback.version}")
+    assert len(before.prompt_version) <= 32  # the cache table's column
+    lm.fallback.version = "next"
+    assert window_key(window(), lm.cache_identity) != window_key(window(), before)
