@@ -137,9 +137,16 @@ def test_long_units_keep_their_query_sentences() -> None:
         "The weather was awful and my neighbour kept talking about football. "
         "Anyway, I finally ordered the blue kayak I wanted."
     )
-    packed = pack([candidate(1, text, vector, 1.0)], 200, analysis=analyze("Which kayak did Tom order?"))
+    question = analyze("Which kayak did Tom order?")
+    short = pack([candidate(1, text, vector, 1.0)], 200, analysis=question)
+    assert not short.pieces[0].trimmed and "football" in short.context  # under 64 tokens: shown whole
+    longer = text + (
+        " My sister visited on Sunday with her two dogs and we walked along the river until it got dark. "
+        "Then we cooked pasta, watched an old film about pirates and argued about which one of us had the worse week."
+    )
+    packed = pack([candidate(1, longer, vector, 1.0)], 200, analysis=question)
     assert packed.pieces[0].trimmed
-    assert "kayak" in packed.context and "football" not in packed.context
+    assert "kayak" in packed.context and "football" not in packed.context and "pirates" not in packed.context
     assert "Tom: " in packed.context and "Tom said:" not in packed.context
 
 
