@@ -112,8 +112,6 @@ RECIPES: dict[str, ContextConfig] = {
                                                              time_boost=0.0)),
     # the LM adds grounded terms, entities and multi-hop to the rules' analysis
     "lm_analysis": replace(DEFAULT, analysis=AnalysisConfig(mode="lm")),
-    # the hand-set fusion's weights rank (no learned ranker)
-    "hand_fusion": replace(DEFAULT, retrieval=RetrievalConfig(ranker=None)),
     # the packaged learned ranker fuses the signals
     "learned_ranker": replace(DEFAULT, retrieval=RetrievalConfig(ranker="default")),
     # LLMLingua-style pruning of the best candidates' words
