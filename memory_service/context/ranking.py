@@ -9,8 +9,10 @@ a gradient-boosted tree ensemble trained by `benchmarks/train_ranker.py` on the 
 and shipped as JSON (`models/ranker.json`): plain arrays, read with numpy, so no pickle
 and no dependence on the scikit-learn version that trained it.
 
-The hand-set fusion stays the fallback: no model file, a model for another feature list,
-or `RetrievalConfig.ranker = None`.
+The hand-set fusion is the default and the fallback (no model file, a model for another
+feature list, `RetrievalConfig.ranker = None`): the packaged model wins inside each dev set
+but loses when trained on one and tested on the other (docs/architecture.md, "Learned
+ranking"), so it is opt-in (`MEMORY_SERVICE_RANKER=default`).
 """
 
 from __future__ import annotations
