@@ -7,7 +7,7 @@
 
 For every set: ingest (and consolidate) into `--data-dir/<name>` once, ask every question
 that has evidence turns through hybrid retrieval with the hand-set fusion, and keep one
-row of `ranking.FEATURES` per candidate, labelled 1 when the unit's text holds most of an
+row of `ranking.FEATURES` per candidate, labelled 1 when the unit's text holds at least half of an
 evidence turn's content (not when it merely cites one: see `Rows`).
 The rows are cached (`features.npz`), so retraining takes seconds.
 
