@@ -7,8 +7,9 @@ extractive compressor import these instead of keeping copies of their own.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence, Set
 from functools import lru_cache
 
 import Stemmer
@@ -76,3 +77,10 @@ def stem_word(word: str) -> str:
 def stems(text: str) -> frozenset[str]:
     """The stems of a text's content terms (stop words left out)."""
     return frozenset(STEMMER.stemWords([w for w in lexical_terms(text, limit=500) if w not in STOPWORDS]))
+
+
+def rarity_weights(terms: Iterable[str], documents: Sequence[Set[str]]) -> dict[str, float]:
+    """An IDF per term over a few documents (stem sets): log((n + 1) / (df + 0.5)), so a term in
+    every document still weighs a little and one in none weighs most."""
+    n = len(documents)
+    return {t: math.log((n + 1) / (sum(t in d for d in documents) + 0.5)) for t in terms}

@@ -40,7 +40,6 @@ Decision (`AbstentionConfig`), the first that holds:
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ from compressors.text.words import (
     WEEKDAY_ABBREVIATIONS,
     WEEKDAY_NAMES,
     lexical_terms,
+    rarity_weights,
     stem_word,
     stem_words,
     stems,
@@ -338,8 +338,7 @@ def features(
     if not pool or not attribute:
         return result
     pool_stems = [content_stems(c.unit.text) for c in pool]
-    n = len(pool_stems)
-    weight = {s: math.log((n + 1) / (sum(s in u for u in pool_stems) + 0.5)) for s in attribute}
+    weight = rarity_weights(attribute, pool_stems)
     total = sum(weight.values()) or 1.0
 
     def coverage(unit_stems: frozenset[str] | set[str]) -> float:

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from compressors.text.words import stem_words, stems
+from compressors.text.words import rarity_weights, stem_words, stems
 from memory_service.context.analysis import QueryAnalysis
 
 log = logging.getLogger(__name__)
@@ -87,11 +87,6 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-@lru_cache(maxsize=200_000)
-def _text_stems(text: str) -> frozenset[str]:
-    return stems(text)
-
-
 def candidate_features(candidates: Sequence[RankedSignals], analysis: QueryAnalysis) -> np.ndarray:
     """One row of `FEATURES` per candidate (float32, shape (n, len(FEATURES)))."""
     n = len(candidates)
@@ -121,11 +116,10 @@ def candidate_features(candidates: Sequence[RankedSignals], analysis: QueryAnaly
     out[:, col["query_multi_hop"]] = analysis.multi_hop
     wanted = set(stem_words(analysis.terms))
     out[:, col["query_terms"]] = math.log1p(len(wanted))
-    unit_stems = [_text_stems(c.unit.text) for c in candidates]
+    unit_stems = [stems(c.unit.text) for c in candidates]
     if wanted:
         # Rarity among the candidates: a query word every candidate has separates nothing.
-        frequency = {s: sum(s in u for u in unit_stems) for s in wanted}
-        idf = {s: math.log((n + 1) / (f + 0.5)) for s, f in frequency.items()}
+        idf = rarity_weights(wanted, unit_stems)
         total_idf = sum(idf.values()) or 1.0
         for i, found in enumerate(unit_stems):
             shared = wanted & found
