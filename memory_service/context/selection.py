@@ -2,7 +2,10 @@
 
 Greedy by marginal information gain (MMR / COMI style): at each step take the piece
 with the highest relevance to the query minus its redundancy with what is already
-chosen (cosine of the stored unit vectors), until nothing else fits the budget. Long
+chosen, until nothing else fits the budget. Redundancy is counted twice: the max cosine
+of the stored unit vectors to the chosen pieces, and the share of the piece's content
+stems the chosen pieces already show (a summary restating units already in the context,
+or a unit its summary already holds, adds few new words even when its vector differs). Long
 units are cut to the sentences that carry query words before they compete; a unit that
 adds nothing new (near-duplicate of a chosen one) is skipped.
 """
@@ -99,6 +102,9 @@ def select(
             vectors[i] = c.vector
             has_vector[i] = True
     max_sim = np.zeros(len(pool), dtype=np.float32)
+    piece_stems = [stems(t) for t in texts]
+    covered_share = np.zeros(len(pool), dtype=np.float32)
+    covered: set[str] = set()
     relevance = np.asarray(rel, dtype=np.float32)
     open_ = np.ones(len(pool), dtype=bool)
     opened_groups: set[str] = set()
@@ -108,7 +114,7 @@ def select(
     header_costs = np.asarray([g[1] for g in groups], dtype=np.float32)
     mean_cost = float(line_costs.mean()) or 1.0
     while open_.any():
-        gain = relevance - params.redundancy * max_sim
+        gain = relevance - params.redundancy * max_sim - params.novelty * covered_share
         if params.cost_exponent:
             total = line_costs + header_costs * np.asarray([g[0] not in opened_groups for g in groups])
             gain = np.where(gain > 0, gain / (total / mean_cost) ** params.cost_exponent, gain)
@@ -126,4 +132,9 @@ def select(
             sims = vectors @ vectors[best]
             sims[~has_vector] = 0.0
             np.maximum(max_sim, sims, out=max_sim)
+        if params.novelty:
+            covered |= piece_stems[best]
+            for i in np.flatnonzero(open_):
+                if piece_stems[i]:
+                    covered_share[i] = len(piece_stems[i] & covered) / len(piece_stems[i])
     return chosen

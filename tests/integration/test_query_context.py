@@ -126,7 +126,7 @@ def test_a_redundant_unit_is_skipped(embedder) -> None:
     tight = select(pool, analysis, two, line, group, lambda c: c.unit.text, mmr)
     assert [p.candidate.unit.id for p in tight] == [1, 4]  # relevance minus redundancy beats the paraphrase
 
-    no_mmr = select(pool, analysis, two, line, group, lambda c: c.unit.text, SelectionParams(redundancy=0.0, duplicate=2.0))
+    no_mmr = select(pool, analysis, two, line, group, lambda c: c.unit.text, SelectionParams(redundancy=0.0, duplicate=2.0, novelty=0.0))
     assert [p.candidate.unit.id for p in no_mmr] == [1, 2]
 
 
