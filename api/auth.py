@@ -79,8 +79,20 @@ class AccessGuard:
             self._verifier = KeyVerifier(store, self.settings.api_key_cache_seconds)
         return self._verifier
 
+    async def admit(self, request: Request, store: SqlStore) -> Identity:
+        """Identify the request's caller (401) and apply its rate limit (429); the tenant and key id
+        are left on `request.state` for the logs, the metrics and the handlers."""
+        identity = await self.identify(request, store)
+        request.state.tenant = identity.tenant
+        request.state.api_key_id = identity.key_id
+        await self.limit(identity)
+        return identity
+
     async def identify(self, request: Request, store: SqlStore) -> Identity:
-        key = presented_key(request)
+        return await self.identify_key(presented_key(request), store)
+
+    async def identify_key(self, key: str | None, store: SqlStore) -> Identity:
+        """The identity of `key` (None: no key was sent), or a 401."""
         verifier = self.verifier(store)
         if key is None:
             if self.open_allowed and not await verifier.keys_configured():
