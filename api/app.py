@@ -19,6 +19,7 @@ from api.mcp_server import KeyedMCP
 from api.metrics import install_metrics
 from api.openapi_errors import install_error_docs
 from api.request_context import install_request_context
+from api.ui.routes import install_ui
 from memory_service import operations
 from memory_service.domain import Event, MemoryUnit, Scope, UnitKind
 from memory_service.schemas import (
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, service: MemoryService | None =
         app.state.service = service
     mcp_endpoint = KeyedMCP(app.state.guard, lambda: app.state.service, settings.host)
     app.router.routes.append(Route("/mcp", endpoint=mcp_endpoint))  # MCP over streamable HTTP, keyed like /v1
+    install_ui(app)  # the memory inspector at /ui
 
     @app.post("/v1/events", status_code=202, response_model=IngestResponse)
     async def ingest_events(body: IngestRequest, svc: Service, tenant: Tenant) -> IngestResponse:

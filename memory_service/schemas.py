@@ -47,7 +47,7 @@ class ContextUnit(BaseModel):
     source_event_ids: list[str]
     found_by: list[str] = Field(
         default_factory=list,
-        description="Which retrieval signals found the unit: dense, lexical, entity, time, neighbour.",
+        description="Which retrieval signals found the unit: dense, lexical, entity, time.",
     )
     shown: str | None = Field(
         default=None, description="The part of `text` the context shows (sentences without the query's words cut)."

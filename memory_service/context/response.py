@@ -47,6 +47,5 @@ def found_by(candidate: Candidate) -> list[str]:
         "lexical": candidate.lexical is not None or candidate.second_lexical > 0,
         "entity": candidate.entity_match,
         "time": candidate.in_time_range,
-        "neighbour": candidate.neighbour > 0,
     }
     return [name for name, hit in signals.items() if hit]
