@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.auth import AccessGuard, is_loopback
 from memory_service import operations
+from memory_service.domain import Scope as MemoryScope
 from memory_service.schemas import (
     ContextRequest,
     ContextResponse,
@@ -62,6 +63,13 @@ def _request_tenant(ctx: Context[Any, Any, Any]) -> str:
     if tenant is None:  # cannot happen behind KeyedMCP; refuse rather than guess a tenant
         raise ToolError("request not authenticated")
     return str(tenant)
+
+
+def _context_request(
+    query: str, user_id: str | None, agent_id: str | None, session_id: str | None, **options: Any
+) -> ContextRequest:
+    scope = {"user_id": user_id, "agent_id": agent_id, "session_id": session_id}
+    return operations.parse(ContextRequest, {"query": query, **scope, **options})
 
 
 def build_mcp(service_of: ServiceOf, tenant_of: TenantOf | None = None, *, host: str = "127.0.0.1") -> FastMCP:
@@ -119,11 +127,7 @@ def build_mcp(service_of: ServiceOf, tenant_of: TenantOf | None = None, *, host:
     ) -> ContextResponse:
         """The memory relevant to a query, ready to put in a prompt: only what matters, oldest first,
         within `budget_tokens`. `empty` is true (and the context "") when nothing stored is relevant."""
-        body = operations.parse(
-            ContextRequest,
-            {"query": query, "user_id": user_id, "agent_id": agent_id, "session_id": session_id,
-             "budget_tokens": budget_tokens, "format": format, "as_of": as_of},
-        )
+        body = _context_request(query, user_id, agent_id, session_id, budget_tokens=budget_tokens, format=format, as_of=as_of)
         return await operations.context(service_of(), tenant_of(ctx), body)
 
     @mcp.tool()
@@ -138,11 +142,7 @@ def build_mcp(service_of: ServiceOf, tenant_of: TenantOf | None = None, *, host:
         """Memory units relevant to a query, best first: id, text, score, kind, event_time and the ids
         of the raw events each was restated from (provenance). Use the ids with `forget` or
         `memory_history`."""
-        body = operations.parse(
-            ContextRequest,
-            {"query": query, "user_id": user_id, "agent_id": agent_id, "session_id": session_id,
-             "budget_tokens": 4096, "format": "json"},
-        )
+        body = _context_request(query, user_id, agent_id, session_id, budget_tokens=4096, format="json")
         answer = await operations.context(service_of(), tenant_of(ctx), body)
         return sorted(answer.units, key=lambda u: -u.score)[:limit]
 
@@ -176,17 +176,19 @@ def build_mcp(service_of: ServiceOf, tenant_of: TenantOf | None = None, *, host:
         replaced it, each with its change history."""
         return await operations.history(service_of(), tenant_of(ctx), memory_id)
 
+    async def _recent(scope: MemoryScope) -> str:
+        units = await service_of().list_memories(scope, limit=50, newest_first=True)
+        return "[" + ",".join(u.model_dump_json() for u in reversed(units)) + "]"
+
     @mcp.resource("memory://users/{user_id}/recent", mime_type="application/json")
     async def user_recent(user_id: str) -> str:
-        """The 50 most recent valid memories of a user."""
-        units = await service_of().list_memories(operations.scope_for(tenant_of(mcp.get_context()), user_id, None), limit=1000)
-        return "[" + ",".join(u.model_dump_json() for u in units[-50:]) + "]"
+        """The 50 most recent valid memories of a user, oldest first."""
+        return await _recent(operations.scope_for(tenant_of(mcp.get_context()), user_id, None))
 
     @mcp.resource("memory://agents/{agent_id}/recent", mime_type="application/json")
     async def agent_recent(agent_id: str) -> str:
-        """The 50 most recent valid memories of an agent."""
-        units = await service_of().list_memories(operations.scope_for(tenant_of(mcp.get_context()), None, agent_id), limit=1000)
-        return "[" + ",".join(u.model_dump_json() for u in units[-50:]) + "]"
+        """The 50 most recent valid memories of an agent, oldest first."""
+        return await _recent(operations.scope_for(tenant_of(mcp.get_context()), None, agent_id))
 
     @mcp.resource("memory://memories/{memory_id}", mime_type="application/json")
     async def one_memory(memory_id: str) -> str:

@@ -368,10 +368,11 @@ class MemoryService:
         as_of: datetime | None = None,
         kind: str | None = None,
         contains: str | None = None,
+        newest_first: bool = False,
     ) -> list[MemoryUnit]:
         """Units valid now (or at `as_of`; all with `include_closed`), narrowed by kind and text."""
         return await self.store.list_units(
-            scope, limit, offset, include_closed, as_of=as_of, kind=kind, contains=contains
+            scope, limit, offset, include_closed, as_of=as_of, kind=kind, contains=contains, newest_first=newest_first
         )
 
     async def get_memories(self, unit_ids: Sequence[int], tenant: str = DEFAULT_TENANT) -> list[MemoryUnit]:

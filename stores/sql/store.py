@@ -269,8 +269,9 @@ class SqlStore:
         as_of: datetime | None = None,
         kind: str | None = None,
         contains: str | None = None,
+        newest_first: bool = False,
     ) -> list[MemoryUnit]:
-        """Units of the scope by id: valid now (or at `as_of`) unless `include_invalid`;
+        """Units of the scope by id (oldest first unless `newest_first`): valid now (or at `as_of`) unless `include_invalid`;
         `kind` and `contains` (case-insensitive substring of the text) narrow them."""
         stmt = in_scope(select(MemoryUnitRow), MemoryUnitRow, scope)
         if not include_invalid:
@@ -279,7 +280,8 @@ class SqlStore:
             stmt = stmt.where(MemoryUnitRow.kind == kind)
         if contains:
             stmt = stmt.where(func.lower(MemoryUnitRow.text).contains(contains.lower(), autoescape=True))
-        stmt = stmt.order_by(MemoryUnitRow.id).limit(limit).offset(offset)
+        order = MemoryUnitRow.id.desc() if newest_first else MemoryUnitRow.id
+        stmt = stmt.order_by(order).limit(limit).offset(offset)
         async with self.session() as session:
             return [unit_from_row(r) for r in await session.scalars(stmt)]
 
