@@ -1,10 +1,9 @@
 """What the inspector reads through REST (GET /v1/scopes, the /v1/memories filters) and its handlers'
-answers to bad input, in process (real SQLite, FAISS and the packaged embedder)."""
+answers to bad input, in process (real SQLite and PostgreSQL, FAISS and the packaged embedder)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,9 +20,10 @@ EVENTS = [
 
 
 @pytest.fixture
-async def client(tmp_path: Path, embedder) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
-    service = await MemoryService.open(Settings(data_dir=tmp_path / "data"), embedder=embedder)
-    app = create_app(Settings(data_dir=tmp_path / "data", api_key_cache_seconds=0), service=service)
+async def client(settings: Settings, embedder) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    settings.api_key_cache_seconds = 0
+    service = await MemoryService.open(settings, embedder=embedder)
+    app = create_app(settings, service=service)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as http:
         assert (await http.post("/v1/events", json={"events": EVENTS, "wait": True})).status_code == 202
         yield http
@@ -70,9 +70,9 @@ async def test_inspector_refuses_bad_input_and_changes_nothing(client: httpx.Asy
     assert (await client.get("/v1/scopes")).json() == before
 
 
-async def test_inspector_login_checks_the_key(client: httpx.AsyncClient, make_api_key, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_inspector_login_checks_the_key(client: httpx.AsyncClient, make_api_key, settings: Settings) -> None:  # type: ignore[no-untyped-def]
     assert (await client.get("/ui/")).status_code == 200  # no key ever created: loopback-local mode
-    key = await make_api_key(Settings(data_dir=tmp_path / "data").sql_url, "acme")
+    key = await make_api_key(settings.sql_url, "acme")
     gone = await client.get("/ui/", follow_redirects=False)
     assert gone.status_code == 303 and gone.headers["location"].startswith("/ui/login")
     refused = await client.post("/ui/login", data={"key": "ms_000000000000_wrong", "next": "/ui/"})
