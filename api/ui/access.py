@@ -26,9 +26,7 @@ class LoginRequired(Exception):
 async def ui_tenant(request: Request) -> str:
     guard: AccessGuard = request.app.state.guard
     try:
-        identity = await guard.identify_key(request.cookies.get(COOKIE) or None, request.app.state.service.store)
-        request.state.tenant, request.state.api_key_id = identity.tenant, identity.key_id
-        await guard.limit(identity)
+        identity = await guard.admit(request, request.app.state.service.store, lambda r: r.cookies.get(COOKIE) or None)
     except HTTPException as exc:
         if exc.status_code != 401:
             raise

@@ -86,7 +86,7 @@ def browser(server: Server) -> Iterator[WebDriver]:
 
 def log_in(driver: WebDriver, key: str) -> None:
     driver.find_element(By.ID, "key").send_keys(key)
-    driver.find_element(By.ID, "login").click()
+    submit(driver, "#login")
 
 
 def shot(driver: WebDriver, name: str) -> None:
@@ -95,6 +95,13 @@ def shot(driver: WebDriver, name: str) -> None:
 
 def wait_for(driver: WebDriver, css: str) -> str:
     return WebDriverWait(driver, 20).until(ec.visibility_of_element_located((By.CSS_SELECTOR, css))).text
+
+
+def submit(driver: WebDriver, css: str) -> None:
+    """Click a button that loads a new page, and wait until the old page is gone."""
+    old = driver.find_element(By.TAG_NAME, "main")
+    driver.find_element(By.CSS_SELECTOR, css).click()
+    WebDriverWait(driver, 20).until(ec.staleness_of(old))
 
 
 def confirm(driver: WebDriver, accept: bool = True) -> None:
@@ -126,17 +133,17 @@ def test_scopes_page_counts_what_rest_counts(browser: WebDriver, server: Server)
 def test_units_page_lists_and_filters(browser: WebDriver, server: Server) -> None:
     url, client, _key = server
     browser.get(f"{url}/ui/")
-    browser.find_element(By.LINK_TEXT, "units").click()
+    submit(browser, "#scopes a[href^='/ui/units']")
     texts = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#units td.text")]
     assert texts == [u["text"] for u in client.get("/v1/memories", params={"user_id": "ann"}).json()["memories"]]
     assert any("Miso" in t for t in texts) and any("nurse" in t for t in texts)
     shot(browser, "units")
     browser.find_element(By.ID, "contains").send_keys("nurse")
-    browser.find_element(By.CSS_SELECTOR, "#filters button").click()
+    submit(browser, "#filters button")
     filtered = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#units td.text")]
     assert filtered and all("nurse" in t for t in filtered)
     Select(browser.find_element(By.ID, "kind")).select_by_visible_text("summary")
-    browser.find_element(By.CSS_SELECTOR, "#filters button").click()
+    submit(browser, "#filters button")
     assert wait_for(browser, "#no-units") == "No memory units match."
 
 
@@ -145,6 +152,7 @@ def test_unit_page_shows_provenance_and_history(browser: WebDriver, server: Serv
     cat = next(u for u in client.get("/v1/memories", params={"user_id": "ann"}).json()["memories"] if "Miso" in u["text"])
     browser.get(f"{url}/ui/units?user_id=ann")
     browser.find_element(By.LINK_TEXT, str(cat["id"])).click()
+    WebDriverWait(browser, 20).until(ec.url_contains(f"/ui/units/{cat['id']}"))
     assert browser.find_element(By.ID, "unit-text").text == cat["text"]
     provenance = browser.find_element(By.CSS_SELECTOR, "details.event pre").text
     assert "I adopted a cat named Miso yesterday." in provenance and '"event_id": "ui-1"' in provenance
@@ -190,7 +198,9 @@ def test_jobs_page(browser: WebDriver, server: Server) -> None:
 
 def test_erase_a_unit_after_confirming(browser: WebDriver, server: Server) -> None:
     url, client, _key = server
-    unit = next(u for u in client.get("/v1/memories", params={"user_id": "ann"}).json()["memories"] if "Porto" in u["text"])
+    # Its own user, so the other tests see the same data in any order.
+    client.post("/v1/events", json={"events": [{"user_id": "eve", "role": "user", "content": "I keep bees on the roof."}], "wait": True})
+    unit = client.get("/v1/memories", params={"user_id": "eve"}).json()["memories"][0]
     browser.get(f"{url}/ui/units/{unit['id']}")
     browser.find_element(By.ID, "erase").click()
     confirm(browser, accept=False)  # cancelled: nothing happens
@@ -200,7 +210,7 @@ def test_erase_a_unit_after_confirming(browser: WebDriver, server: Server) -> No
     assert wait_for(browser, ".erased").startswith(f"Erased memory {unit['id']}.")
     shot(browser, "unit-erased")
     assert client.get(f"/v1/memories/{unit['id']}").status_code == 404
-    browser.get(f"{url}/ui/units?user_id=ann")
+    browser.get(f"{url}/ui/units?user_id=eve")
     assert str(unit["id"]) not in [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#units td:first-child a")]
 
 
