@@ -208,6 +208,7 @@ def test_erase_a_unit_after_confirming(browser: WebDriver, server: Server) -> No
     browser.find_element(By.ID, "erase").click()
     confirm(browser)
     assert wait_for(browser, ".erased").startswith(f"Erased memory {unit['id']}.")
+    assert not browser.find_elements(By.ID, "erase")  # nothing left to erase twice
     shot(browser, "unit-erased")
     assert client.get(f"/v1/memories/{unit['id']}").status_code == 404
     browser.get(f"{url}/ui/units?user_id=eve")
@@ -223,6 +224,7 @@ def test_erase_a_scope_shows_the_counts(browser: WebDriver, server: Server) -> N
     wait_for(browser, ".erased")
     counts = {c.get_attribute("data-name"): c.text for c in browser.find_elements(By.CSS_SELECTOR, ".erased .count")}
     assert counts["events_deleted"] == "1" and int(counts["units_deleted"]) >= 1
+    assert "zed" not in [tr.text.split()[0] for tr in browser.find_elements(By.CSS_SELECTOR, "#scopes tbody tr")]
     shot(browser, "scope-erased")
     assert client.get("/v1/events", params={"user_id": "zed"}).json()["events"] == []
     assert "zed" not in [s["user_id"] for s in client.get("/v1/scopes").json()["scopes"]]
