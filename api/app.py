@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from starlette.routing import Route
 
 from api.auth import AccessGuard, check_binding
 from api.db_errors import install_unavailable_handlers
+from api.mcp_server import KeyedMCP
 from api.metrics import install_metrics
 from api.openapi_errors import install_error_docs
 from api.request_context import install_request_context
-from memory_service.context.response import context_response
-from memory_service.domain import Event, MemoryUnit, Scope
-from memory_service.ingest.events import BatchTooLarge, InvalidBatch
+from api.ui.routes import install_ui
+from memory_service import operations
+from memory_service.domain import Event, MemoryUnit, Scope, UnitKind
 from memory_service.schemas import (
     ContextRequest,
     ContextResponse,
@@ -35,23 +36,25 @@ from memory_service.schemas import (
     MemoryHistory,
     MemoryPage,
     ScopeDeleteResponse,
+    ScopesResponse,
 )
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 
 
-def _field(loc: tuple[object, ...]) -> str:
-    parts = [str(p) for p in loc if p != "body"]
-    return ".".join(parts) or "body"
-
-
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
-    message = "; ".join(f"{_field(tuple(e.get('loc', ())))}: {e.get('msg')}" for e in errors[:5])
     return JSONResponse(
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        content={"detail": message, "errors": [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors]},
+        content={
+            "detail": operations.validation_message(errors),
+            "errors": [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors],
+        },
     )
+
+
+async def _refused(_request: Request, exc: operations.Refused) -> JSONResponse:
+    return JSONResponse(status_code=exc.status, content={"detail": exc.message})
 
 
 def get_service(request: Request) -> MemoryService:
@@ -61,11 +64,7 @@ def get_service(request: Request) -> MemoryService:
 async def tenant_of(request: Request) -> str:
     """The tenant of the request's API key (401 / 429 otherwise), also left on `request.state.tenant`."""
     guard: AccessGuard = request.app.state.guard
-    identity = await guard.identify(request, request.app.state.service.store)
-    request.state.tenant = identity.tenant
-    request.state.api_key_id = identity.key_id
-    await guard.limit(identity)
-    return identity.tenant
+    return (await guard.admit(request, request.app.state.service.store)).tenant
 
 
 Service = Annotated[MemoryService, Depends(get_service)]
@@ -78,10 +77,7 @@ def query_scope(
     agent_id: str | None = None,
     session_id: str | None = None,
 ) -> Scope:
-    try:
-        return Scope(tenant=tenant, user_id=user_id, agent_id=agent_id, session_id=session_id)
-    except ValidationError:
-        raise HTTPException(422, "scope missing: give user_id or agent_id") from None
+    return operations.scope_for(tenant, user_id, agent_id, session_id)
 
 
 QueryScope = Annotated[Scope, Depends(query_scope)]
@@ -97,23 +93,18 @@ def create_app(settings: Settings | None = None, service: MemoryService | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if service is not None:
-            await check_binding(settings, service.store)
-            try:
-                yield
-            finally:
-                await app.state.guard.close()
-            return
-        app.state.service = await MemoryService.open(settings)
-        try:
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(app.state.guard.close)
+            if service is None:
+                app.state.service = await MemoryService.open(settings)
+                stack.push_async_callback(app.state.service.close)
             await check_binding(settings, app.state.service.store)  # not on 0.0.0.0 without keys
+            await stack.enter_async_context(mcp_endpoint.running())
             yield
-        finally:
-            await app.state.guard.close()
-            await app.state.service.close()
 
     app = FastAPI(title="memory-service", version="0.1.0", lifespan=lifespan)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(operations.Refused, _refused)  # type: ignore[arg-type]
     install_unavailable_handlers(app)
     install_error_docs(app)
     install_metrics(app)
@@ -121,60 +112,54 @@ def create_app(settings: Settings | None = None, service: MemoryService | None =
     app.state.guard = AccessGuard(settings)
     if service is not None:
         app.state.service = service
+    mcp_endpoint = KeyedMCP(app.state.guard, lambda: app.state.service, settings.host)
+    app.router.routes.append(Route("/mcp", endpoint=mcp_endpoint))  # MCP over streamable HTTP, keyed like /v1
+    install_ui(app)  # the memory inspector at /ui
 
     @app.post("/v1/events", status_code=202, response_model=IngestResponse)
     async def ingest_events(body: IngestRequest, svc: Service, tenant: Tenant) -> IngestResponse:
-        try:
-            result = await svc.ingest(body.events, tenant=tenant, wait=body.wait)
-        except BatchTooLarge as exc:
-            raise HTTPException(413, str(exc)) from None
-        except InvalidBatch as exc:
-            raise HTTPException(422, str(exc)) from None
-        except TimeoutError as exc:  # Redis mode with wait: stored, workers still busy
-            raise HTTPException(504, str(exc)) from None
-        return IngestResponse(accepted=result.accepted, event_ids=result.event_ids)
+        return await operations.ingest(svc, tenant, body)
 
     @app.post("/v1/context", response_model=ContextResponse)
     async def context(body: ContextRequest, svc: Service, tenant: Tenant) -> ContextResponse:
-        scope = query_scope(tenant, body.user_id, body.agent_id, body.session_id)
-        result = await svc.context(scope, body.query, body.budget_tokens, body.format, as_of=body.as_of)
-        return context_response(result)
+        return await operations.context(svc, tenant, body)
+
+    @app.get("/v1/scopes", response_model=ScopesResponse)
+    async def list_scopes(svc: Service, tenant: Tenant) -> ScopesResponse:
+        """The tenant's exact (user, agent, session) scopes with their event and unit counts."""
+        return await operations.scopes(svc, tenant)
 
     @app.get("/v1/memories", response_model=MemoryPage)
-    async def list_memories(svc: Service, scope: QueryScope, limit: Limit = 100, offset: Offset = 0) -> MemoryPage:
-        units = await svc.list_memories(scope, limit, offset)
+    async def list_memories(
+        svc: Service,
+        scope: QueryScope,
+        limit: Limit = 100,
+        offset: Offset = 0,
+        include_closed: Annotated[bool, Query(description="Also merged and superseded units.")] = False,
+        as_of: Annotated[datetime | None, Query(description="Units valid at this time.")] = None,
+        kind: UnitKind | None = None,
+        contains: Annotated[str | None, Query(max_length=256, description="Text contains (any case).")] = None,
+    ) -> MemoryPage:
+        units = await svc.list_memories(
+            scope, limit, offset, include_closed=include_closed, as_of=as_of, kind=kind, contains=contains
+        )
         return MemoryPage(memories=units, next_offset=offset + limit if len(units) == limit else None)
 
     @app.get("/v1/memories/{unit_id}", response_model=MemoryUnit)
     async def get_memory(unit_id: UnitId, svc: Service, tenant: Tenant) -> MemoryUnit:
-        unit = await svc.get_memory(unit_id, tenant)
-        if unit is None:
-            raise HTTPException(404, f"memory {unit_id} not found")
-        return unit
+        return await operations.memory(svc, tenant, unit_id)
 
     @app.get("/v1/memories/{unit_id}/history", response_model=MemoryHistory)
     async def memory_history(unit_id: UnitId, svc: Service, tenant: Tenant) -> MemoryHistory:
-        versions = await svc.memory_history(unit_id, tenant)
-        if not versions:
-            raise HTTPException(404, f"memory {unit_id} not found")
-        return MemoryHistory(id=unit_id, versions=versions)
+        return await operations.history(svc, tenant, unit_id)
 
     @app.get("/v1/jobs", response_model=JobsResponse)
     async def jobs(svc: Service, tenant: Tenant, dead_letters: Annotated[int, Query(ge=0, le=1000)] = 20) -> JobsResponse:
-        try:
-            stats = await svc.job_stats(dead_letters)
-        except Exception as exc:  # Redis unreachable: say so instead of a 500
-            raise HTTPException(503, f"job queue unavailable: {exc}") from None
-        own = [f for f in stats.dead_letters if f.scope.get("tenant") == tenant]  # another tenant's scopes stay hidden
-        return JobsResponse.model_validate(
-            {**asdict(stats), "dead_letters": [{**asdict(f), "at": datetime.fromtimestamp(f.at, UTC)} for f in own]}
-        )
+        return await operations.jobs(svc, tenant, dead_letters)
 
     @app.delete("/v1/memories/{unit_id}", response_model=DeleteResponse)
     async def delete_memory(unit_id: UnitId, svc: Service, tenant: Tenant) -> DeleteResponse:
-        if not await svc.delete_memory(unit_id, tenant):
-            raise HTTPException(404, f"memory {unit_id} not found")
-        return DeleteResponse(deleted=True, id=unit_id)
+        return await operations.delete_memory(svc, tenant, unit_id)
 
     @app.get("/v1/events", response_model=EventPage)
     async def list_events(
@@ -203,26 +188,12 @@ def create_app(settings: Settings | None = None, service: MemoryService | None =
 
     @app.delete("/v1/events/{event_id:path}", response_model=EventDeleteResponse)
     async def erase_event(event_id: str, svc: Service, tenant: Tenant) -> EventDeleteResponse:
-        erased = await svc.erase_event(event_id, tenant)
-        if erased is None:
-            raise HTTPException(404, f"event {event_id} not found")
-        return EventDeleteResponse(deleted=True, event_id=event_id, units_deleted=erased.unit_ids)
+        return await operations.erase_event(svc, tenant, event_id)
 
     @app.delete("/v1/scopes", response_model=ScopeDeleteResponse)
     async def erase_scope(svc: Service, scope: QueryScope) -> ScopeDeleteResponse:
         """Erase everything of a scope: events, units, index and cache entries, queued jobs (idempotent)."""
-        erased = await svc.erase_scope(scope)
-        return ScopeDeleteResponse(
-            erased=bool(erased.event_ids or erased.unit_ids),
-            user_id=scope.user_id,
-            agent_id=scope.agent_id,
-            session_id=scope.session_id,
-            events_deleted=len(erased.event_ids),
-            units_deleted=len(erased.unit_ids),
-            events_restated=len(erased.recompress),
-            compression_cache_entries_deleted=erased.cache_entries,
-            jobs_cancelled=erased.jobs_cancelled,
-        )
+        return await operations.erase_scope(svc, scope)
 
     @app.get("/healthz", response_model=Health)
     async def healthz(svc: Service) -> Health:

@@ -9,6 +9,7 @@ the `local` tenant to keyless requests; a key that is sent is always checked.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
 from fastapi import HTTPException, Request
 
@@ -79,8 +80,21 @@ class AccessGuard:
             self._verifier = KeyVerifier(store, self.settings.api_key_cache_seconds)
         return self._verifier
 
-    async def identify(self, request: Request, store: SqlStore) -> Identity:
-        key = presented_key(request)
+    async def admit(
+        self, request: Request, store: SqlStore, key_of: Callable[[Request], str | None] | None = None
+    ) -> Identity:
+        """Identify the request's caller (401) and apply its rate limit (429); the tenant and key id
+        are left on `request.state` for the logs, the metrics and the handlers. `key_of` reads the
+        key from elsewhere than the headers (the inspector's cookie)."""
+        key = presented_key(request) if key_of is None else key_of(request)
+        identity = await self.identify_key(key, store)
+        request.state.tenant = identity.tenant
+        request.state.api_key_id = identity.key_id
+        await self.limit(identity)
+        return identity
+
+    async def identify_key(self, key: str | None, store: SqlStore) -> Identity:
+        """The identity of `key` (None: no key was sent), or a 401."""
         verifier = self.verifier(store)
         if key is None:
             if self.open_allowed and not await verifier.keys_configured():

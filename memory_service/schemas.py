@@ -45,6 +45,10 @@ class ContextUnit(BaseModel):
     kind: UnitKind
     event_time: datetime | None
     source_event_ids: list[str]
+    found_by: list[str] = Field(
+        default_factory=list,
+        description="Which retrieval signals found the unit: dense, lexical, entity, time.",
+    )
     shown: str | None = Field(
         default=None, description="The part of `text` the context shows (sentences without the query's words cut)."
     )
@@ -165,6 +169,21 @@ class JobsResponse(BaseModel):
     failed_total: int
     workers: int
     dead_letters: list[FailedJobInfo]
+
+
+class ScopeInfo(BaseModel):
+    """One exact (user, agent, session) scope of the tenant."""
+
+    user_id: str | None
+    agent_id: str | None
+    session_id: str | None
+    events: int
+    units: int = Field(description="Units stored, valid or closed.")
+    valid_units: int = Field(description="Units currently valid (not merged or superseded).")
+
+
+class ScopesResponse(BaseModel):
+    scopes: list[ScopeInfo]
 
 
 class ConsolidationResponse(BaseModel):

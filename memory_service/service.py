@@ -42,6 +42,7 @@ from stores.job_queue import JobKind, JobQueue, QueueStats, RedisJobQueue
 from stores.sql.consolidation import StaleConsolidation
 from stores.sql.erasure import ErasedEvent, ErasedScope, erase_event, erase_scope
 from stores.sql.retry import Requeued, requeue_marked
+from stores.sql.scopes import ScopeCounts, scope_counts
 from stores.sql.store import SqlStore
 from stores.vector_index import VectorIndexes
 
@@ -357,8 +358,30 @@ class MemoryService:
 
     # -- browse and delete -----------------------------------------------------
 
-    async def list_memories(self, scope: Scope, limit: int = 100, offset: int = 0) -> list[MemoryUnit]:
-        return await self.store.list_units(scope, limit, offset)
+    async def list_memories(
+        self,
+        scope: Scope,
+        limit: int = 100,
+        offset: int = 0,
+        *,
+        include_closed: bool = False,
+        as_of: datetime | None = None,
+        kind: str | None = None,
+        contains: str | None = None,
+        newest_first: bool = False,
+    ) -> list[MemoryUnit]:
+        """Units valid now (or at `as_of`; all with `include_closed`), narrowed by kind and text."""
+        return await self.store.list_units(
+            scope, limit, offset, include_closed, as_of=as_of, kind=kind, contains=contains, newest_first=newest_first
+        )
+
+    async def get_memories(self, unit_ids: Sequence[int], tenant: str = DEFAULT_TENANT) -> list[MemoryUnit]:
+        """The tenant's units among `unit_ids`, in that order (missing ones left out)."""
+        found = await self.store.units_by_ids(tenant, list(unit_ids))
+        return [found[i] for i in unit_ids if i in found]
+
+    async def list_scopes(self, tenant: str = DEFAULT_TENANT) -> list[ScopeCounts]:
+        return await scope_counts(self.store, tenant)
 
     async def memory_history(self, unit_id: int, tenant: str = DEFAULT_TENANT) -> list[MemoryUnit]:
         """The unit with the units it replaced and those that replaced it (empty: no such unit)."""
@@ -387,6 +410,9 @@ class MemoryService:
     async def get_event(self, event_id: str, tenant: str = DEFAULT_TENANT) -> Event | None:
         events = await self.store.get_events(tenant, [event_id])
         return events[0] if events else None
+
+    async def get_events(self, event_ids: Sequence[str], tenant: str = DEFAULT_TENANT) -> list[Event]:
+        return await self.store.get_events(tenant, event_ids)
 
     async def erase_event(self, event_id: str, tenant: str = DEFAULT_TENANT) -> ErasedEvent | None:
         """Delete a raw event and the units restated from it (None: no such event).

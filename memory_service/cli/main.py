@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from memory_service.cli import compress, context, doctor, ingest, keys, serve
+from memory_service.cli import compress, context, doctor, ingest, keys, mcp, serve
 from memory_service.cli import eval as eval_commands
 
 
@@ -21,6 +21,7 @@ def build_app() -> typer.Typer:
     compress.register(app)  # compress, mi
     eval_commands.register(app)  # eval locomo
     keys.register(app)  # keys create|list|revoke
+    mcp.register(app)  # mcp (stdio)
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from memory_service.context.pipeline import ContextResult
+from memory_service.context.retrieval import Candidate
 from memory_service.schemas import ChatMessage, ContextResponse, ContextStats, ContextUnit
 
 
@@ -20,6 +21,7 @@ def context_response(result: ContextResult) -> ContextResponse:
                 event_time=c.unit.event_time,
                 source_event_ids=c.unit.source_event_ids,
                 shown=shown.get(c.unit.id),
+                found_by=found_by(c),
             )
             for c in result.chosen
         ],
@@ -36,3 +38,14 @@ def context_response(result: ContextResult) -> ContextResponse:
         ),
         messages=None if result.messages is None else [ChatMessage(role="system", content=m["content"]) for m in result.messages],
     )
+
+
+def found_by(candidate: Candidate) -> list[str]:
+    """The retrieval signals that put the unit among the candidates."""
+    signals = {
+        "dense": candidate.dense is not None,
+        "lexical": candidate.lexical is not None or candidate.second_lexical > 0,
+        "entity": candidate.entity_match,
+        "time": candidate.in_time_range,
+    }
+    return [name for name, hit in signals.items() if hit]

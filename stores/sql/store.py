@@ -22,7 +22,7 @@ from stores.sql.changes import ChangeLog, log_upserts
 from stores.sql.consolidation import Consolidation
 from stores.sql.engine import create_engine, dialect_insert, migrate, session_factory
 from stores.sql.rows import NewUnit, chunks, event_from_row, event_values, insert_units, unit_from_row
-from stores.sql.scoping import exact_scope, in_scope
+from stores.sql.scoping import exact_scope, in_scope, valid_at
 from stores.sql.search import UnitSearch
 from stores.sql.tables import EventRow, MemoryUnitRow, UnitChangeRow
 
@@ -260,12 +260,28 @@ class SqlStore:
             return {r.id: unit_from_row(r) for r in rows}
 
     async def list_units(
-        self, scope: Scope, limit: int = 100, offset: int = 0, include_invalid: bool = False
+        self,
+        scope: Scope,
+        limit: int = 100,
+        offset: int = 0,
+        include_invalid: bool = False,
+        *,
+        as_of: datetime | None = None,
+        kind: str | None = None,
+        contains: str | None = None,
+        newest_first: bool = False,
     ) -> list[MemoryUnit]:
+        """Units of the scope by id (oldest first unless `newest_first`): valid now (or at `as_of`) unless `include_invalid`;
+        `kind` and `contains` (case-insensitive substring of the text) narrow them."""
         stmt = in_scope(select(MemoryUnitRow), MemoryUnitRow, scope)
         if not include_invalid:
-            stmt = stmt.where(MemoryUnitRow.valid_to.is_(None))
-        stmt = stmt.order_by(MemoryUnitRow.id).limit(limit).offset(offset)
+            stmt = valid_at(stmt, as_of)
+        if kind:
+            stmt = stmt.where(MemoryUnitRow.kind == kind)
+        if contains:
+            stmt = stmt.where(func.lower(MemoryUnitRow.text).contains(contains.lower(), autoescape=True))
+        order = MemoryUnitRow.id.desc() if newest_first else MemoryUnitRow.id
+        stmt = stmt.order_by(order).limit(limit).offset(offset)
         async with self.session() as session:
             return [unit_from_row(r) for r in await session.scalars(stmt)]
 
