@@ -20,7 +20,7 @@ from compressors.lm.client import TokenScorer
 from compressors.lm.isolated import IsolatedScorer, isolate
 from compressors.lm.process import LMProcessStatus
 from compressors.lm.scoring import LlamaCppScorer
-from memory_service import metrics
+from memory_service import metrics, tracing
 from memory_service.consolidate.consolidator import ConsolidationReport, Consolidator
 from memory_service.consolidate.lm_judge import judge_factory
 from memory_service.context.config import PruningConfig
@@ -249,9 +249,11 @@ class MemoryService:
 
         With `wait` it returns once the events are compressed and indexed.
         """
-        check_limits(events, self.settings.max_batch_events, self.settings.max_event_bytes)
-        stored = to_events(tenant, events)
-        new_ids = await self.store.insert_events(stored)
+        with tracing.span("ingest.validate"):
+            check_limits(events, self.settings.max_batch_events, self.settings.max_event_bytes)
+            stored = to_events(tenant, events)
+        with tracing.span("ingest.store"):
+            new_ids = await self.store.insert_events(stored)
         metrics.EVENTS_INGESTED.labels(tenant).inc(len(stored))
         metrics.EVENTS_NEW.labels(tenant).inc(len(new_ids))
         scopes = list(dict.fromkeys(e.scope for e in stored))
@@ -259,8 +261,9 @@ class MemoryService:
             await self.compress_scopes(scopes)
             await self.index_sync.catch_up()
         else:
-            for scope in scopes:
-                await self._enqueue(JobKind.compress, scope)
+            with tracing.span("ingest.enqueue"):
+                for scope in scopes:
+                    await self._enqueue(JobKind.compress, scope)
             if wait:
                 await self._wait_compressed(tenant, [e.event_id for e in stored])
         return IngestResult(len(stored), [e.event_id for e in stored], new_ids)
@@ -302,7 +305,8 @@ class MemoryService:
         lock = self._owner_locks.setdefault(owner, asyncio.Lock())
         async with lock:
             try:
-                report = await self.consolidator.consolidate(owner)
+                with tracing.span("consolidate", attributes={"owner": owner.label()}):
+                    report = await self.consolidator.consolidate(owner)
             except StaleConsolidation as exc:
                 log.info("consolidation of %s raced another worker (%s); it will be redone", owner.label(), exc)
                 report = ConsolidationReport()

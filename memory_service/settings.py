@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=600, ge=0, description="Requests per minute per API key unless the key sets its own; 0 = unlimited. Keyless local requests are not limited.")
     log_format: Literal["text", "json"] = Field(default="text", description="text, or json: one object per line with request_id and tenant.")
     log_level: str = Field(default="INFO", description="Root log level (DEBUG, INFO, WARNING, ...).")
+    tracing: Literal["off", "console", "otlp"] = Field(default="off", description="OpenTelemetry spans per stage: off, console (JSON lines on stderr), or otlp (OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT).")
 
     embedding_model: str | None = Field(default=None, description="sentence-transformers name or path; default the packaged all-MiniLM-L6-v2.")
     embedding_device: str | None = None

@@ -13,6 +13,8 @@ import logging
 import time
 from dataclasses import dataclass
 
+from opentelemetry import trace
+
 from compressors.base import ProducedDraft, WindowResult
 from compressors.cache_key import CacheIdentity
 from compressors.extractive import ExtractiveCompressor
@@ -24,6 +26,8 @@ from compressors.prompts.compression import unit_schema
 from memory_service.domain import CompressionWindow, MemoryUnitDraft
 
 log = logging.getLogger(__name__)
+# The OpenTelemetry API (no-op until a process configures a provider; see memory_service/tracing.py).
+_tracer = trace.get_tracer("compressors")
 
 
 @dataclass
@@ -102,14 +106,15 @@ class LMCompressor(ModelClient):
         started = time.perf_counter()
         usage = _Usage()
         try:
-            with self._lock:
+            with self._lock, _tracer.start_as_current_span("compress.lm", attributes={"compressor": self.name}):
                 units = self._ask(window, usage, started + self.timeout_s)
         except Exception as exc:  # any model failure: the window goes extractive, nothing is lost
             reason = f"{type(exc).__name__}: {exc}"[:300]
             log.warning("%s failed on a window of %d events (%s); using extractive", self.name, len(window.events), reason)
             result = extractive_result(self.fallback, window, reason)
         else:
-            result = self._assemble(window, units)
+            with _tracer.start_as_current_span("compress.grounding", attributes={"units": len(units)}):
+                result = self._assemble(window, units)
         result.lm_calls = usage.calls
         result.prompt_tokens = usage.prompt_tokens
         result.completion_tokens = usage.completion_tokens

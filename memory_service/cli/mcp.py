@@ -20,9 +20,11 @@ def mcp() -> None:
     The tenant is that of MEMORY_SERVICE_API_KEY, or `local` while no API key exists.
     """
     from memory_service.logs import configure_logging
+    from memory_service.tracing import configure_tracing
 
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)  # stderr: stdout carries the protocol
+    configure_tracing(settings.tracing, "memory-service-mcp")  # console spans go to stderr too
     refused = run(lambda: _serve(settings))
     if refused:
         fail(refused, 2)

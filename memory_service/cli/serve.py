@@ -26,6 +26,7 @@ def serve(
 
     from api.app import create_app
     from memory_service.logs import configure_logging
+    from memory_service.tracing import configure_tracing
 
     settings = Settings()
     settings.host = host or settings.host
@@ -33,6 +34,7 @@ def serve(
     if refused:
         fail(refused, 2)
     configure_logging(settings.log_format, settings.log_level)
+    configure_tracing(settings.tracing, "memory-service-api")
     uvicorn.run(
         create_app(settings), host=host or settings.host, port=port or settings.port, log_config=None, access_log=False
     )
@@ -82,8 +84,10 @@ def worker(
     if settings.embedded:
         fail("the worker needs MEMORY_SERVICE_REDIS_URL; in embedded mode `serve` runs the jobs itself")
     from memory_service.logs import configure_logging
+    from memory_service.tracing import configure_tracing
 
     configure_logging(settings.log_format, settings.log_level)
+    configure_tracing(settings.tracing, "memory-service-worker")
     if metrics_port is not None:
         from prometheus_client import start_http_server
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Literal
 
+from memory_service import tracing
 from memory_service.context.analysis import QueryAnalysis
 from memory_service.context.config import DEFAULT_SELECTION, SelectionParams
 from memory_service.context.retrieval import Candidate
@@ -113,10 +114,17 @@ def pack(
             day = unit_date(candidate.unit)
             return day, count_tokens(f"{day}:", tokenizer) + 1
 
-    pieces = select(
-        candidates, analysis, budget_tokens - fixed, line_tokens, group_tokens,
-        display or (lambda c: display_text(c.unit)), params,
-    )
+    with tracing.span("context.selection", attributes={"candidates": len(candidates)}):
+        pieces = select(
+            candidates, analysis, budget_tokens - fixed, line_tokens, group_tokens,
+            display or (lambda c: display_text(c.unit)), params,
+        )
+    with tracing.span("context.packing", attributes={"pieces": len(pieces)}):
+        return _render_within(pieces, budget_tokens, fmt, tokenizer)
+
+
+def _render_within(pieces: list[Piece], budget_tokens: int, fmt: ContextFormat, tokenizer: str) -> PackedContext:
+    """Render; while token merges overshoot the budget, drop the least relevant piece."""
     while True:
         text = render(pieces, fmt)
         messages = None

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from memory_service import metrics
+from memory_service import metrics, tracing
 from memory_service.context.analysis import QueryAnalysis
 from memory_service.context.answerability import Answerability, assess
 from memory_service.context.config import ContextConfig
@@ -82,20 +82,29 @@ class ContextPipeline:
         as_of: datetime | None = None,
     ) -> ContextResult:
         """Query-aware context. Only currently valid units, or with `as_of` those valid then."""
+        with tracing.span("context", attributes={"budget_tokens": budget_tokens or self.config.default_budget_tokens}):
+            return await self._run(scope, query, budget_tokens, fmt, as_of)
+
+    async def _run(
+        self, scope: Scope, query: str, budget_tokens: int | None, fmt: ContextFormat, as_of: datetime | None
+    ) -> ContextResult:
         config = self.config
         budget = budget_tokens if budget_tokens is not None else config.default_budget_tokens
         analysis = None
         analysis_ms = 0.0
         if self.analyzer is not None:
             started = time.perf_counter()
-            analysis = await asyncio.to_thread(self.analyzer.analyze, query, as_of, config.retrieval.candidates)
+            with tracing.span("context.analysis", attributes={"lm": True}):
+                analysis = await asyncio.to_thread(self.analyzer.analyze, query, as_of, config.retrieval.candidates)
             analysis_ms = (time.perf_counter() - started) * 1000
         result = await self.retriever.retrieve(scope, query, as_of, analysis)
         # Selective augmentation: when no candidate is close enough in meaning, or the best ones
         # do not cover the question's subject and attribute, say so instead of filling the
         # budget with the least bad units (`context.answerability`).
         started = time.perf_counter()
-        answerability = assess(result.candidates, result.analysis, config.abstention)
+        with tracing.span("context.answerability") as current:
+            answerability = assess(result.candidates, result.analysis, config.abstention)
+            current.set_attribute("reason", answerability.reason)
         top = answerability.best_relevance
         relevant = answerability.answerable
         extra_timings: dict[str, float] = {
@@ -106,9 +115,10 @@ class ContextPipeline:
         if self.pruner is not None and relevant and result.candidates:
             started = time.perf_counter()
             best = result.candidates[: config.pruning.top]
-            pruned = await asyncio.to_thread(
-                self.pruner.prune_many, [(c.unit.id, c.unit.hash, display_text(c.unit)) for c in best], query
-            )
+            with tracing.span("context.pruning", attributes={"units": len(best)}):
+                pruned = await asyncio.to_thread(
+                    self.pruner.prune_many, [(c.unit.id, c.unit.hash, display_text(c.unit)) for c in best], query
+                )
 
             def display(candidate: Candidate) -> str:
                 return pruned.get(candidate.unit.id) or display_text(candidate.unit)

@@ -12,6 +12,7 @@ from datetime import datetime
 import numpy as np
 
 from compressors.text.words import STOPWORDS, lexical_terms
+from memory_service import tracing
 from memory_service.context.analysis import QueryAnalysis, analyze
 from memory_service.context.config import RetrievalConfig
 from memory_service.context.importance import DecayPolicy
@@ -22,7 +23,7 @@ from memory_service.index.sync import IndexSync
 from stores.lru import LRU
 from stores.sql.changes import UnitChange
 from stores.sql.store import SqlStore
-from stores.vector_index import VectorIndexes
+from stores.vector_index import TenantIndex, VectorIndexes
 
 
 @dataclass
@@ -109,6 +110,13 @@ class HybridRetriever:
             self._scope_ids.put(scope, ids)
         return ids
 
+    async def _dense(
+        self, query: str, index: TenantIndex, k: int, allowed: list[int]
+    ) -> tuple[np.ndarray, list[tuple[int, float]]]:
+        """The query vector and the `k` nearest allowed units."""
+        vector = await self._query_vector(query)
+        return vector, index.search(vector, k, allowed)
+
     async def _query_vector(self, query: str) -> np.ndarray:
         vector = self._query_vectors.get(query)
         if vector is None:
@@ -146,7 +154,8 @@ class HybridRetriever:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         if analysis is None:
-            analysis = analyze(query, as_of, self.candidates)
+            with tracing.span("context.analysis"):
+                analysis = analyze(query, as_of, self.candidates)
         timings["analysis_ms"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
         await self.index_sync.catch_up()
@@ -159,45 +168,57 @@ class HybridRetriever:
         k = max(analysis.candidates, self.candidates)
         include_closed = as_of is not None
         time_range = analysis.time_range
-        vector, lexical, mentioning, in_range = await asyncio.gather(
-            self._query_vector(query),
-            self.store.search.lexical(scope, search_terms(query, analysis), k, include_closed),
-            self.store.search.unit_ids_mentioning(scope, analysis.entities, as_of) if analysis.entities else _nothing(),
-            self.store.search.unit_ids_in_time_range(scope, time_range.start, time_range.end, as_of)
-            if time_range is not None
-            else _nothing(),
+        index = self.indexes.tenant(scope.tenant)
+        (vector, dense), lexical, mentioning, in_range = await asyncio.gather(
+            tracing.traced("context.candidates.dense", self._dense(query, index, k, allowed)),
+            tracing.traced(
+                "context.candidates.lexical",
+                self.store.search.lexical(scope, search_terms(query, analysis), k, include_closed),
+            ),
+            tracing.traced(
+                "context.candidates.entity",
+                self.store.search.unit_ids_mentioning(scope, analysis.entities, as_of) if analysis.entities else _nothing(),
+            ),
+            tracing.traced(
+                "context.candidates.time",
+                self.store.search.unit_ids_in_time_range(scope, time_range.start, time_range.end, as_of)
+                if time_range is not None
+                else _nothing(),
+            ),
         )
         visible = set(allowed)
         if include_closed:
             lexical = [(i, score) for i, score in lexical if i in visible]
-        index = self.indexes.tenant(scope.tenant)
-        dense = index.search(vector, k, allowed)
         rankings: list[list[int]] = [[i for i, _ in dense], [i for i, _ in lexical]]
         # Symbolic: units naming a mentioned entity / in the asked-about time, ranked by meaning.
         entity_ids = [i for i in mentioning if i in visible]
-        # A name every unit carries (a speaker of the whole history) says nothing.
-        if entity_ids and len(entity_ids) < 0.5 * len(allowed):
-            rankings.append([i for i, _ in index.search(vector, k, entity_ids)])
         range_ids = [i for i in in_range if i in visible]
-        if range_ids:
-            rankings.append([i for i, _ in index.search(vector, k, range_ids)])
+        with tracing.span("context.candidates.symbolic"):
+            # A name every unit carries (a speaker of the whole history) says nothing.
+            if entity_ids and len(entity_ids) < 0.5 * len(allowed):
+                rankings.append([i for i, _ in index.search(vector, k, entity_ids)])
+            if range_ids:
+                rankings.append([i for i, _ in index.search(vector, k, range_ids)])
         timings["search_ms"] = (time.perf_counter() - started) * 1000
 
         pool = dict.fromkeys(i for ranking in rankings for i in ranking)
         second_lexical: dict[int, float] = {}
         if analysis.expand and pool:
             started = time.perf_counter()
-            first = _scores(pool, index.vectors(list(pool)), vector, dict(lexical), {}, self.lexical_weight)
-            top = sorted(first, key=first.__getitem__, reverse=True)[: self.expansion_hits]
-            top_units = await self._load_units(scope.tenant, top)
-            extra = expansion_terms([top_units[i] for i in top if i in top_units], analysis.terms)
-            if extra:
-                found = await self.store.search.lexical(scope, extra, k, include_closed)
-                second_lexical = {i: score for i, score in found if i in visible}
-                pool.update(dict.fromkeys(second_lexical))
+            with tracing.span("context.candidates.expansion"):
+                first = _scores(pool, index.vectors(list(pool)), vector, dict(lexical), {}, self.lexical_weight)
+                top = sorted(first, key=first.__getitem__, reverse=True)[: self.expansion_hits]
+                top_units = await self._load_units(scope.tenant, top)
+                extra = expansion_terms([top_units[i] for i in top if i in top_units], analysis.terms)
+                if extra:
+                    found = await self.store.search.lexical(scope, extra, k, include_closed)
+                    second_lexical = {i: score for i, score in found if i in visible}
+                    pool.update(dict.fromkeys(second_lexical))
             timings["expand_ms"] = (time.perf_counter() - started) * 1000
 
         started = time.perf_counter()
+        # Not a `with` block: the span covers the rest of this method (an exception just drops it).
+        fusion = tracing.tracer.start_span("context.fusion", attributes={"pool": len(pool)})
         # A turn is often understood only with the one before or after it (a question and
         # its answer): neighbours in the same session join the pool and lend each other score.
         neighbours = await self._neighbours(scope, as_of)
@@ -259,6 +280,7 @@ class HybridRetriever:
             for candidate in out:
                 candidate.score *= self.decay.rank_factor(candidate.unit, now)
         out.sort(key=lambda c: c.score, reverse=True)
+        fusion.end()
         return RetrievalResult(out, len(pool), timings, analysis)
 
     async def _neighbours(self, scope: Scope, as_of: datetime | None) -> dict[int, tuple[int, ...]]:

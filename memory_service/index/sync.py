@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from memory_service import tracing
 from memory_service.index.embedding import from_bytes
 from stores.sql.changes import UnitChange
 from stores.sql.store import SqlStore
@@ -57,19 +58,20 @@ class IndexSync:
             changes = await self.store.changes.since(self.indexes.watermark)
             if not changes:
                 return 0
-            latest: dict[int, str] = {}
-            for change in changes:
-                latest[change.unit_id] = change.op
-            deletes_by_tenant: dict[str, list[int]] = {}
-            for change in changes:
-                if latest[change.unit_id] == "delete":
-                    deletes_by_tenant.setdefault(change.tenant, []).append(change.unit_id)
-            upsert_ids = [uid for uid, op in latest.items() if op == "upsert"]
-            watermark = changes[-1].seq
-            for tenant, ids in deletes_by_tenant.items():
-                self.indexes.apply(tenant, {}, ids, watermark)
-            await self._apply_upserts(upsert_ids, watermark)
-            self.indexes.advance(watermark)
+            with tracing.span("index.sync", attributes={"changes": len(changes)}):
+                latest: dict[int, str] = {}
+                for change in changes:
+                    latest[change.unit_id] = change.op
+                deletes_by_tenant: dict[str, list[int]] = {}
+                for change in changes:
+                    if latest[change.unit_id] == "delete":
+                        deletes_by_tenant.setdefault(change.tenant, []).append(change.unit_id)
+                upsert_ids = [uid for uid, op in latest.items() if op == "upsert"]
+                watermark = changes[-1].seq
+                for tenant, ids in deletes_by_tenant.items():
+                    self.indexes.apply(tenant, {}, ids, watermark)
+                await self._apply_upserts(upsert_ids, watermark)
+                self.indexes.advance(watermark)
             self._notify(changes)
             return len(changes)
 

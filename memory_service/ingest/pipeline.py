@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from compressors.base import Compressor, WindowResult, compress_window
 from compressors.cache_key import CacheIdentity, decode, encode, window_key
+from memory_service import tracing
 from memory_service.domain import CompressionWindow, Event, MemoryUnit, Scope
 from memory_service.index.embedding import Embedder, to_bytes
 from memory_service.tokens import count_tokens
@@ -162,7 +163,8 @@ class CompressionPipeline:
                     break
             results = await self._compress_round(jobs)
             texts = [u.draft.text for job in results for result in job for u in result.units]
-            vectors = iter(await asyncio.to_thread(self.embedder.embed, texts) if texts else [])
+            with tracing.span("compress.embed", attributes={"units": len(texts)}):
+                vectors = iter(await asyncio.to_thread(self.embedder.embed, texts) if texts else [])
             for (scope, batch), job_results in zip(jobs, results, strict=True):
                 new_units = [
                     NewUnit(
@@ -246,8 +248,10 @@ class CompressionPipeline:
         return out
 
     def _compress_window(self, window: CompressionWindow, entry: CacheEntry | None = None) -> WindowResult:
-        units = decode(entry.drafts, window) if entry is not None else None
-        result = WindowResult(units, cached=True) if units is not None else compress_window(self.compressor, window)
+        with tracing.span("compress.window", attributes={"events": len(window.events)}) as current:
+            units = decode(entry.drafts, window) if entry is not None else None
+            result = WindowResult(units, cached=True) if units is not None else compress_window(self.compressor, window)
+            current.set_attribute("cached", result.cached)
         allowed = {e.event_id for e in window.events}
         kept = []
         for unit in result.units:
