@@ -128,6 +128,7 @@ class MemoryService:
         self.consolidator = Consolidator(
             store,
             embedder,
+            self.index_sync,
             duplicate_threshold=settings.duplicate_threshold,
             supersede_threshold=settings.supersede_threshold,
             min_cluster=settings.abstraction_min_cluster,

@@ -67,6 +67,7 @@ class MemoryUnitRow(Base):
         Index("ix_units_agent", "tenant", "agent_id"),
         Index("ix_units_hash", "tenant", "hash"),
         Index("ix_units_unconsolidated", "tenant", "consolidated_at"),
+        Index("ix_units_owner_time", "tenant", "user_id", "agent_id", "event_time"),  # migration 0006
         {"sqlite_autoincrement": True},
     )
 

@@ -65,7 +65,7 @@ async def test_migration_backfills_the_counts_of_events_stored_before_it(db_url:
         ])
         assert "content_tokens" not in [c["name"] for c in await conn.run_sync(
             lambda sync: sa.inspect(sync).get_columns("events"))]
-    await migrate(engine)
+    await migrate(engine, "0005")
     async with engine.connect() as conn:
         stored = dict((await conn.execute(sa.text("SELECT event_id, content_tokens FROM events"))).all())
         version = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar_one()
