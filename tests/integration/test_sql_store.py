@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -57,6 +58,17 @@ async def test_migrations_are_idempotent(db_url: str) -> None:
     second = await SqlStore.open(db_url)
     assert await second.count_events() == 0
     await second.close()
+
+
+async def test_processes_migrating_one_fresh_postgres_database_at_once_all_succeed(pg_url: str) -> None:
+    """Replicas and workers started together each migrate on start (an advisory lock serialises them)."""
+    # Without the lock the four deadlock or fail on duplicate tables.
+    stores = await asyncio.wait_for(asyncio.gather(*(SqlStore.open(pg_url) for _ in range(4))), 60)
+    try:
+        assert [await s.count_events() for s in stores] == [0, 0, 0, 0]
+    finally:
+        for s in stores:
+            await s.close()
 
 
 async def test_insert_events_is_idempotent_per_event_id(store: SqlStore) -> None:
