@@ -32,13 +32,17 @@ def ask(client: httpx.Client, query: str, user: str) -> str:
 
 
 def seconds_until(predicate, timeout_s: float = 10.0) -> float:  # type: ignore[no-untyped-def]
-    """Seconds from now until `predicate()` holds, polling as fast as the replica answers."""
+    """Seconds from now until the start of the first call of `predicate()` that holds, polling as
+    fast as the replica answers: how long the change took to reach it, not how long its
+    answer took to compute (a query sees what SQL held when it began)."""
     started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout_s:
+    while True:
+        asked = time.monotonic()
+        if predicate():
+            return asked - started
+        if asked - started > timeout_s:
             raise TimeoutError(f"not visible after {timeout_s} s")
         time.sleep(0.01)
-    return time.monotonic() - started
 
 
 def batch(n: int, user: str) -> list[dict]:
