@@ -38,6 +38,7 @@ from memory_service.ingest.events import check_limits, to_events
 from memory_service.ingest.pipeline import CompressionPipeline, CompressionStats
 from memory_service.jobs import InProcessJobs
 from memory_service.settings import Settings
+from memory_service.tokens import count_tokens_many
 from stores.job_queue import JobKind, JobQueue, QueueStats, RedisJobQueue
 from stores.sql.consolidation import StaleConsolidation
 from stores.sql.erasure import ErasedEvent, ErasedScope, erase_event, erase_scope
@@ -128,6 +129,7 @@ class MemoryService:
         self.consolidator = Consolidator(
             store,
             embedder,
+            self.index_sync,
             duplicate_threshold=settings.duplicate_threshold,
             supersede_threshold=settings.supersede_threshold,
             min_cluster=settings.abstraction_min_cluster,
@@ -252,8 +254,9 @@ class MemoryService:
         with tracing.span("ingest.validate"):
             check_limits(events, self.settings.max_batch_events, self.settings.max_event_bytes)
             stored = to_events(tenant, events)
+            tokens = await asyncio.to_thread(count_tokens_many, [e.content for e in stored], self.settings.tokenizer)
         with tracing.span("ingest.store"):
-            new_ids = await self.store.insert_events(stored)
+            new_ids = await self.store.insert_events(stored, tokens)
         metrics.EVENTS_INGESTED.labels(tenant).inc(len(stored))
         metrics.EVENTS_NEW.labels(tenant).inc(len(new_ids))
         scopes = list(dict.fromkeys(e.scope for e in stored))

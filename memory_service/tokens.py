@@ -6,6 +6,7 @@ tiktoken downloads its BPE files on first use, which cannot happen here; the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 import tiktoken
@@ -27,6 +28,11 @@ def count_tokens_once(text: str, tokenizer: str = "cl100k_base") -> int:
 
 
 count_tokens = lru_cache(maxsize=65_536)(count_tokens_once)
+
+
+def count_tokens_many(texts: Sequence[str], tokenizer: str = "cl100k_base") -> list[int]:
+    """Token counts of many texts at once (uncached; tiktoken's batch encoder): one per event at ingest."""
+    return [len(t) for t in encoding(tokenizer).encode_batch(list(texts), disallowed_special=())]
 
 
 def truncate_to_tokens(text: str, max_tokens: int, tokenizer: str = "cl100k_base") -> str:

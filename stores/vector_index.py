@@ -65,6 +65,15 @@ class TenantIndex:
             scores, ids = self.index.search(query, min(k, len(allowed_ids)), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
 
+    def search_many(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The `k` nearest stored vectors of each row of `vectors` over the whole tenant:
+        (scores, ids), each `len(vectors) x min(k, len(self))`, best first (consolidation's
+        near-duplicate candidates; the caller filters them by owner)."""
+        k = min(k, len(self))
+        if k <= 0 or not len(vectors):
+            return np.zeros((len(vectors), 0), dtype=np.float32), np.zeros((len(vectors), 0), dtype=np.int64)
+        return self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+
     def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         """Stored vectors of these ids (absent ids left out), for redundancy and expansion at query time."""
         out: dict[int, np.ndarray] = {}

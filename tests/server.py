@@ -59,13 +59,12 @@ async def drop_database(admin_dsn: str, name: str) -> None:
         await admin.close()
 
 
-@contextmanager
-def running_server(
-    data_dir: Path, env: dict[str, str] | None = None, timeout_s: float = 120
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`memory-service serve` on a free port, yielded once /healthz answers; stopped with SIGTERM."""
+def start_server(data_dir: Path, env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen[bytes], Path]:
+    """Start `memory-service serve` on a free port without waiting: (url, process, log path).
+    Start several, then `wait_healthy` each, so they load their models side by side."""
     port = free_port()
     environment = {**os.environ, "MEMORY_SERVICE_DATA_DIR": str(data_dir), **(env or {})}
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"server-{port}.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
@@ -74,12 +73,20 @@ def running_server(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(url, process, log_path, timeout_s)
-            yield url, process
-        finally:
-            stop(process)
+    return f"http://127.0.0.1:{port}", process, log_path
+
+
+@contextmanager
+def running_server(
+    data_dir: Path, env: dict[str, str] | None = None, timeout_s: float = 120
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`memory-service serve` on a free port, yielded once /healthz answers; stopped with SIGTERM."""
+    url, process, log_path = start_server(data_dir, env)
+    try:
+        wait_healthy(url, process, log_path, timeout_s)
+        yield url, process
+    finally:
+        stop(process)
 
 
 @contextmanager

@@ -28,12 +28,32 @@ def test_compose_file_parses_and_wires_api_to_postgres_and_redis() -> None:
     for name in ("api", "postgres", "redis"):
         assert services[name]["healthcheck"]["test"], name
     declared = set(compose["volumes"])
-    used = {v.split(":")[0] for s in services.values() for v in s.get("volumes", [])}
+    used = {v.split(":")[0] for s in services.values() for v in s.get("volumes", []) if not v.startswith("/")}
     assert used <= declared
     # The compose credentials are the ones the database URL uses.
     pg_env = services["postgres"]["environment"]
     assert f"{pg_env['POSTGRES_USER']}:{pg_env['POSTGRES_PASSWORD']}@" in env["MEMORY_SERVICE_DATABASE_URL"]
     assert env["MEMORY_SERVICE_DATABASE_URL"].endswith("/" + pg_env["POSTGRES_DB"])
+
+
+def test_api_and_worker_scale_without_a_host_port_clash_or_a_shared_index() -> None:
+    """`docker compose up --scale api=2 --scale worker=2`: every API replica can get a host port
+    of its own, and no two replicas or workers share a data dir (their FAISS files)."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name in ("api", "worker"):
+        service = services[name]
+        assert "container_name" not in service, name  # a fixed name cannot be scaled
+        for volume in service.get("volumes", []):
+            # an anonymous volume ("/data") is one per container; a named one is shared by all
+            assert volume.startswith("/") and ":" not in volume, f"{name} shares volume {volume}"
+        assert service["environment"]["MEMORY_SERVICE_DATA_DIR"] == "/data"
+    assert "ports" not in services["worker"]
+    for mapping in services["api"]["ports"]:
+        host, _, container = str(mapping).rpartition(":")
+        assert container == services["api"]["environment"]["MEMORY_SERVICE_PORT"]
+        if host:  # a fixed host port would clash at the second replica: it must be a range
+            low, _, high = host.partition("-")
+            assert high and int(high) - int(low) >= 1, f"host port {host} is fixed"
 
 
 def test_dockerfile_copies_every_package_and_serves_on_all_interfaces() -> None:

@@ -12,16 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
-import numpy as np
-
+from memory_service.consolidate.candidates import Neighbours, neighbours
 from memory_service.consolidate.rules import HeuristicJudge, SupersessionJudge, compatible_duplicates, restates
 from memory_service.domain import MemoryUnit, MemoryUnitDraft, Scope
 from memory_service.index.embedding import Embedder, from_bytes, to_bytes
+from memory_service.index.sync import IndexSync
 from stores.sql.consolidation import ProvenanceMerge, UnitClosure
 from stores.sql.rows import NewUnit
 from stores.sql.store import SqlStore
@@ -32,6 +33,10 @@ _SAID = re.compile(r"^(?P<name>[\w .'-]+?) said: ", re.UNICODE)
 
 CONSOLIDATOR = "consolidation"
 CONSOLIDATOR_VERSION = "1"
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
 
 def _when(unit: MemoryUnit) -> datetime:
     return unit.event_time or unit.valid_from
@@ -47,6 +52,8 @@ class ConsolidationReport:
     merges: list[tuple[int, list[int]]] = field(default_factory=list)
     supersessions: list[tuple[int, int]] = field(default_factory=list)
     judge: dict[str, int] = field(default_factory=dict)  # an LM judge's counters (asked, accepted, ...)
+    # candidates (index catch-up + k-NN), merge_supersede (plan and apply), abstractions
+    timings_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -61,6 +68,7 @@ class Consolidator:
         self,
         store: SqlStore,
         embedder: Embedder,
+        index_sync: IndexSync,
         judge_factory: Callable[[], SupersessionJudge] | None = None,
         duplicate_threshold: float = 0.9,
         restatement_threshold: float = 0.8,
@@ -71,6 +79,7 @@ class Consolidator:
     ) -> None:
         self.store = store
         self.embedder = embedder
+        self.index_sync = index_sync
         # A judge per run: an LM judge's call budget and counters are per run.
         self.judge_factory: Callable[[], SupersessionJudge] = judge_factory or HeuristicJudge
         self.duplicate_threshold = duplicate_threshold
@@ -83,24 +92,51 @@ class Consolidator:
         self.max_abstraction_words = max_abstraction_words
 
     async def consolidate(self, owner: Scope) -> ConsolidationReport:
-        """Consolidate the units of one owner (tenant + user_id/agent_id, all sessions)."""
+        """Consolidate the units of one owner (tenant + user_id/agent_id, all sessions).
+
+        Work is proportional to the new units, not to the owner's size: the new units are
+        read alone, their candidates come from the FAISS index (`candidates.neighbours`),
+        and abstractions are rebuilt only for the (subject, month) clusters the new or
+        closed units belong to.
+        """
         owner = Scope(tenant=owner.tenant, user_id=owner.user_id, agent_id=owner.agent_id)
         report = ConsolidationReport()
-        rows = await self.store.consolidation.owner_units(owner)
-        first_events = [u.source_event_ids[0] for u, _, _ in rows if u.level == 0]
+        fresh = [(u, from_bytes(e)) for u, e in await self.store.consolidation.fresh_units(owner)]
+        if not fresh:
+            return report
+        started = time.perf_counter()
+        # After reading them: the index then holds every new unit and every unit they may meet.
+        await self.index_sync.catch_up()
+        found = await neighbours(
+            self.store, self.index_sync, owner, fresh,
+            self.restatement_threshold, self.supersede_threshold, self.max_candidates,
+        )
+        report.timings_ms["candidates"] = _ms_since(started)
+        started = time.perf_counter()
+        first_events = [u.source_event_ids[0] for u in found.units.values()]
         said = await self.store.event_timestamps(owner.tenant, first_events)
         judge = self.judge_factory()
-        # In a thread: comparing hundreds of units (and an LM judge's calls) must not block the event loop.
-        plan = await asyncio.to_thread(self._merge_and_supersede, rows, said, report, judge)
+        # In a thread: an LM judge's calls must not block the event loop.
+        plan = await asyncio.to_thread(self._merge_and_supersede, [u for u, _ in fresh], found, said, report, judge)
         stats = getattr(judge, "stats", None)
         if stats is not None:
             report.judge = {k: int(v) for k, v in vars(stats).items()}
         if plan.claim:
             await self.store.consolidation.apply(owner.tenant, plan.claim, plan.merges, plan.closures)
-        # Abstractions: level 1 from level-0 clusters, then level 2 from level-1 clusters.
+        report.timings_ms["merge_supersede"] = _ms_since(started)
+        started = time.perf_counter()
+        # Abstractions: level 1 from level-0 clusters, then level 2 from level-1 clusters, each
+        # for the clusters that gained or lost a member in this run only.
+        closed = [found.units[c.unit_id] for c in plan.closures]
+        keys = _cluster_keys([*(u for u, _ in fresh), *closed], 1)
         for level in (1, 2):
-            units = [u for u, _, _ in await self.store.consolidation.owner_units(owner)]
-            closures, drafts = self._abstractions(units, level, owner)
+            if not keys:
+                break
+            periods = sorted({_period(key) for key in keys})
+            subjects = sorted({_key_parts(key)[0] for key in keys})
+            units = await self.store.consolidation.cluster_members(owner, periods, subjects, (level - 1, level))
+            closures, drafts = self._abstractions(units, level, owner, keys)
+            keys = set()
             if not drafts and not closures:
                 continue
             vectors = self.embedder.embed([d.draft.text for d in drafts]) if drafts else []
@@ -116,14 +152,18 @@ class Consolidator:
                 )
                 for d, v in zip(drafts, vectors, strict=True)
             ]
-            await self.store.consolidation.apply(owner.tenant, [], (), closures, new_units)
+            created = await self.store.consolidation.apply(owner.tenant, [], (), closures, new_units)
             report.abstractions_created += len(new_units)
             report.abstractions_retired += len(closures)
+            retired = {c.unit_id for c in closures}
+            keys = _cluster_keys([*created, *(u for u in units if u.id in retired)], 2)
+        report.timings_ms["abstractions"] = _ms_since(started)
         return report
 
     def _merge_and_supersede(
         self,
-        rows: Sequence[tuple[MemoryUnit, bytes, bool]],
+        fresh_units: Sequence[MemoryUnit],
+        found: Neighbours,
         said: dict[str, datetime],
         report: ConsolidationReport,
         judge: SupersessionJudge,
@@ -136,16 +176,13 @@ class Consolidator:
         def order(unit: MemoryUnit) -> tuple[datetime, int]:
             return (said.get(unit.source_event_ids[0], _when(unit)), unit.id)
 
-        base = [(u, from_bytes(e)) for u, e, _ in rows if u.level == 0]
-        fresh = sorted((u for u, _, done in rows if not done), key=order)
+        fresh = sorted(fresh_units, key=order)
         plan.claim = [u.id for u in fresh]
         report.examined = len(fresh)
-        if not base or not fresh:
+        units = found.units
+        if not units or not fresh:
             return plan
-        ids = [u.id for u, _ in base]
-        units = {u.id: u for u, _ in base}
-        matrix = np.stack([v for _, v in base])
-        position = {uid: i for i, uid in enumerate(ids)}
+        ids = sorted(units, key=lambda uid: (units[uid].valid_from, uid))
         # 1. Duplicates: every fresh unit joins every compatible unit above the threshold;
         #    each connected group keeps its oldest member, which gets all the provenance.
         parent = {uid: uid for uid in ids}
@@ -160,17 +197,18 @@ class Consolidator:
         for unit in fresh:
             if unit.level != 0:
                 continue
-            sims = matrix @ matrix[position[unit.id]]
-            for j in np.flatnonzero(sims >= self.restatement_threshold):
-                other = units[ids[j]]
+            for other_id, sim in found.near[unit.id]:
+                if sim < self.restatement_threshold:
+                    break
+                other = units[other_id]
                 if other.id == unit.id:
                     continue
-                if (sims[j] >= self.duplicate_threshold and compatible_duplicates(unit, other)) or restates(unit, other):
+                if (sim >= self.duplicate_threshold and compatible_duplicates(unit, other)) or restates(unit, other):
                     a, b = root(unit.id), root(other.id)
                     if a != b:
                         older, newer = sorted((units[a], units[b]), key=order)
                         parent[newer.id] = older.id
-                        similarity[max(unit.id, other.id)] = float(sims[j])
+                        similarity[max(unit.id, other.id)] = sim
         groups: dict[int, list[int]] = defaultdict(list)
         for uid in ids:
             if root(uid) != uid:
@@ -195,16 +233,15 @@ class Consolidator:
         for unit in fresh:
             if unit.level != 0 or unit.id in closed:
                 continue
-            sims = matrix @ matrix[position[unit.id]]
             # The nearest few are where an update hides; judging hundreds of loosely related units costs time.
-            for j in np.argsort(-sims)[: self.max_candidates]:
-                if sims[j] < self.supersede_threshold:
+            for other_id, sim in found.near[unit.id][: self.max_candidates]:
+                if sim < self.supersede_threshold:
                     break
-                other = units[ids[j]]
+                other = units[other_id]
                 if other.id == unit.id or other.id in closed:
                     continue
                 older, newer = sorted((unit, other), key=order)
-                if not judge.supersedes(older, newer, float(sims[j])):
+                if not judge.supersedes(older, newer, sim):
                     continue
                 closed.add(older.id)
                 note = {"op": "superseded", "by_text": newer.text}
@@ -220,25 +257,24 @@ class Consolidator:
     # -- abstraction -----------------------------------------------------------
 
     def _abstractions(
-        self, units: Sequence[MemoryUnit], level: int, owner: Scope
+        self, units: Sequence[MemoryUnit], level: int, owner: Scope, keys: set[str]
     ) -> tuple[list[UnitClosure], list[_AbstractionDraft]]:
         """Clusters of level-(n-1) units about one person or entity in one period get a level-n unit.
 
-        Level 1 groups by month, level 2 by year. A cluster whose membership changed gets a
-        new abstraction and the old one is retired (closed, superseded by the new one).
+        Level 1 groups by month, level 2 by year; only the clusters named in `keys` are
+        looked at (`units` holds at least all their members and abstractions). A cluster
+        whose membership changed gets a new abstraction and the old one is retired
+        (closed, superseded by the new one).
         """
         children_level = level - 1
         clusters: dict[str, list[MemoryUnit]] = defaultdict(list)
         for unit in units:
             if unit.level != children_level:
                 continue
-            subject = _subject(unit)
-            if subject is None:
-                continue
-            when = _when(unit)
-            period = when.strftime("%Y-%m") if level == 1 else when.strftime("%Y")
-            clusters[f"L{level}:{subject}@{period}"].append(unit)
-        existing = {u.topic: u for u in units if u.level == level and u.topic}
+            key = _cluster_key(unit, level)
+            if key in keys:
+                clusters[key].append(unit)
+        existing = {u.topic: u for u in units if u.level == level and u.topic in keys}
         closures: list[UnitClosure] = []
         drafts: list[_AbstractionDraft] = []
         for key, members in sorted(clusters.items()):
@@ -258,7 +294,7 @@ class Consolidator:
         return closures, drafts
 
     def _abstraction(self, key: str, children: list[MemoryUnit], level: int) -> _AbstractionDraft:
-        subject = key.split(":", 1)[1].rsplit("@", 1)[0]
+        subject = _key_parts(key)[0]
         first = _when(children[0])
         period = first.strftime("%B %Y") if level == 1 else first.strftime("%Y")
         budget = self.max_abstraction_words
@@ -294,6 +330,37 @@ class Consolidator:
 class _AbstractionDraft:
     draft: MemoryUnitDraft
     children: list[int]
+
+
+def _cluster_key(unit: MemoryUnit, level: int) -> str | None:
+    """The level-`level` abstraction cluster a unit one level below belongs to: `L1:subject@YYYY-MM`
+    or `L2:subject@YYYY` (None without a subject). It is also the abstraction's `topic`."""
+    subject = _subject(unit)
+    if subject is None:
+        return None
+    when = _when(unit)
+    return f"L{level}:{subject}@{when.strftime('%Y-%m') if level == 1 else when.strftime('%Y')}"
+
+
+def _cluster_keys(units: Sequence[MemoryUnit], level: int) -> set[str]:
+    return {key for u in units if (key := _cluster_key(u, level)) is not None}
+
+
+def _key_parts(key: str) -> tuple[str, str]:
+    """`L1:Ann@2024-03` -> ("Ann", "2024-03")."""
+    subject, period = key.split(":", 1)[1].rsplit("@", 1)
+    return subject, period
+
+
+def _period(key: str) -> tuple[datetime, datetime]:
+    """The half-open time span of a cluster key's month (level 1) or year (level 2)."""
+    period = _key_parts(key)[1]
+    if len(period) == 4:
+        year = int(period)
+        return datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    year, month = int(period[:4]), int(period[5:7])
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
+    return datetime(year, month, 1, tzinfo=UTC), end
 
 
 def _subject(unit: MemoryUnit) -> str | None:

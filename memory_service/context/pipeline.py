@@ -25,7 +25,6 @@ from memory_service.context.retrieval import Candidate, HybridRetriever
 from memory_service.context.selection import Piece
 from memory_service.domain import Scope
 from memory_service.index.sync import IndexSync
-from memory_service.tokens import count_tokens_once
 from stores.lru import LRU
 from stores.sql.store import SqlStore
 
@@ -150,11 +149,15 @@ class ContextPipeline:
         )
 
     async def _history_tokens(self, scope: Scope) -> int:
-        """Tokens of every raw event in the scope (what sending the whole history would cost), cached."""
+        """Tokens of every raw event in the scope (what sending the whole history would cost).
+
+        A SQL sum of the per-event counts stored at ingest, cached until the next unit change
+        (new events reach the context only through new units, so a cached sum is never behind
+        what the context could show).
+        """
         tokens = self._history_token_cache.get(scope)
         if tokens is None:
-            contents = await self.store.scope_event_contents(scope)
-            tokens = await asyncio.to_thread(count_tokens_once, "\n".join(contents), self.config.tokenizer)
+            tokens = await self.store.history_tokens(scope)
             self._history_token_cache.put(scope, tokens)
         return tokens
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memory_service.domain import MemoryUnit, Scope, utc_now
 from stores.sql.changes import log_upserts
 from stores.sql.engine import session_factory
-from stores.sql.rows import NewUnit, insert_units, unit_from_row
+from stores.sql.rows import NewUnit, chunks, insert_units, unit_from_row
 from stores.sql.scoping import owned_by
 from stores.sql.tables import MemoryUnitRow
 
@@ -56,12 +56,51 @@ class Consolidation:
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = session_factory(engine)
 
-    async def owner_units(self, owner: Scope) -> list[tuple[MemoryUnit, bytes, bool]]:
-        """Currently valid units of an owner: (unit, embedding, already consolidated)."""
-        stmt = owned_by(select(MemoryUnitRow), owner).where(MemoryUnitRow.valid_to.is_(None))
+    async def fresh_units(self, owner: Scope) -> list[tuple[MemoryUnit, bytes]]:
+        """Valid units of an owner never consolidated yet, with their embeddings."""
+        stmt = owned_by(select(MemoryUnitRow), owner).where(
+            MemoryUnitRow.valid_to.is_(None), MemoryUnitRow.consolidated_at.is_(None)
+        )
         async with self._sessions() as session:
             rows = await session.scalars(stmt.order_by(MemoryUnitRow.valid_from, MemoryUnitRow.id))
-            return [(unit_from_row(r), r.embedding, r.consolidated_at is not None) for r in rows]
+            return [(unit_from_row(r), r.embedding) for r in rows]
+
+    async def owner_base_units(self, owner: Scope, ids: Sequence[int]) -> dict[int, MemoryUnit]:
+        """Of `ids`, the owner's valid level-0 units (what merge and supersession compare with)."""
+        out: dict[int, MemoryUnit] = {}
+        async with self._sessions() as session:
+            for chunk in chunks(sorted(set(ids))):
+                stmt = owned_by(select(MemoryUnitRow), owner).where(
+                    MemoryUnitRow.id.in_(chunk), MemoryUnitRow.valid_to.is_(None), MemoryUnitRow.level == 0
+                )
+                out.update((r.id, unit_from_row(r)) for r in await session.scalars(stmt))
+        return out
+
+    async def cluster_members(
+        self, owner: Scope, periods: Sequence[tuple[datetime, datetime]], subjects: Sequence[str], levels: Sequence[int]
+    ) -> list[MemoryUnit]:
+        """Valid units of an owner at these levels whose subject (first person, else first entity)
+        is one of `subjects` and whose time (event_time, else valid_from) falls in one of the
+        half-open `periods`: the members and abstractions of the clusters a run touched.
+
+        Found through `ix_units_owner_time`, so the cost follows the periods, not the owner's size.
+        """
+        if not periods or not subjects:
+            return []
+        t = MemoryUnitRow
+        subject = func.coalesce(t.persons[0].as_string(), t.entities[0].as_string())
+        base = owned_by(select(t), owner).where(
+            t.valid_to.is_(None), t.level.in_(list(levels)), subject.in_(sorted(set(subjects)))
+        )
+        # Two statements, not one OR: SQLite searches the index by event_time range only when
+        # every branch of the OR is a range on that column.
+        timed = base.where(or_(*(and_(t.event_time >= start, t.event_time < end) for start, end in periods)))
+        untimed = base.where(
+            t.event_time.is_(None), or_(*(and_(t.valid_from >= start, t.valid_from < end) for start, end in periods))
+        )
+        async with self._sessions() as session:
+            rows = [*await session.scalars(timed), *await session.scalars(untimed)]
+        return [unit_from_row(r) for r in sorted(rows, key=lambda r: (r.valid_from, r.id))]
 
     async def unconsolidated_owners(self) -> list[Scope]:
         stmt = (

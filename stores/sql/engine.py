@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -52,8 +52,17 @@ def alembic_config() -> Config:
     return config
 
 
+# Any constant: the key of the PostgreSQL advisory lock that serialises migrations.
+MIGRATION_LOCK_KEY = 0x6D656D5F6D6967  # "mem_mig"
+
+
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply Alembic migrations up to `revision` (idempotent)."""
+    """Apply Alembic migrations up to `revision` (idempotent).
+
+    On PostgreSQL the migration runs under a transaction-scoped advisory lock: replicas and
+    workers started together on a fresh database would otherwise all try to create the
+    same tables, and all but one fail (SQLite serialises writers by itself).
+    """
 
     def _upgrade(connection: Connection) -> None:
         config = alembic_config()
@@ -61,4 +70,6 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
     async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         await conn.run_sync(_upgrade)

@@ -49,8 +49,8 @@ def event_from_row(row: EventRow) -> Event:
     )
 
 
-def event_values(e: Event) -> dict[str, Any]:
-    """The column values of a new `events` row."""
+def event_values(e: Event, content_tokens: int) -> dict[str, Any]:
+    """The column values of a new `events` row (`content_tokens`: predictor tokens of its content)."""
     return {
         "tenant": e.tenant,
         "event_id": e.event_id,
@@ -64,6 +64,7 @@ def event_values(e: Event) -> dict[str, Any]:
         "timestamp": e.timestamp,
         "received_at": e.received_at,
         "metadata": e.metadata,
+        "content_tokens": content_tokens,
     }
 
 

@@ -69,14 +69,18 @@ class SqlStore:
 
     # -- events ---------------------------------------------------------------
 
-    async def insert_events(self, events: Sequence[Event]) -> list[str]:
+    async def insert_events(self, events: Sequence[Event], content_tokens: Sequence[int]) -> list[str]:
         """Store events; an event_id already stored for the tenant is skipped (idempotent re-send).
 
+        `content_tokens[i]` is the predictor-token count of `events[i].content` (the ingest
+        layer counts with the configured tokenizer; the store knows no tokenizer).
         Returns the ids that were new.
         """
         if not events:
             return []
-        rows = [event_values(e) for e in events]
+        if len(content_tokens) != len(events):
+            raise ValueError(f"{len(content_tokens)} token counts for {len(events)} events")
+        rows = [event_values(e, n) for e, n in zip(events, content_tokens, strict=True)]
         stmt = dialect_insert(self.dialect, EventRow.__table__).on_conflict_do_nothing(
             index_elements=["tenant", "event_id"]
         )
@@ -194,11 +198,14 @@ class SqlStore:
         async with self.session() as session:
             return int(await session.scalar(stmt) or 0)
 
-    async def scope_event_contents(self, scope: Scope) -> list[str]:
-        """The raw text of every event in the scope (for the history size a context is compared with)."""
-        stmt = in_scope(select(EventRow.content), EventRow, scope)
+    async def history_tokens(self, scope: Scope) -> int:
+        """Predictor tokens of every raw event in the scope: what sending the whole history costs.
+
+        A SUM over the counts stored at ingest (one index range scan), not a re-read of the text.
+        """
+        stmt = in_scope(select(func.coalesce(func.sum(EventRow.content_tokens), 0)), EventRow, scope)
         async with self.session() as session:
-            return list(await session.scalars(stmt))
+            return int(await session.scalar(stmt) or 0)
 
     # -- memory units ---------------------------------------------------------
 

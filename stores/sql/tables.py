@@ -55,6 +55,9 @@ class EventRow(Base):
     # Set when an LM compressor failed on the event's window and `extractive` stood in:
     # the name of the compressor that should try again (migration 0002).
     retry_compressor: Mapped[str | None] = mapped_column(String(64))
+    # Predictor tokens of `content`, counted at ingest (migration 0005 backfilled older
+    # rows): a scope's history size is a SUM, not a re-read and re-tokenisation.
+    content_tokens: Mapped[int | None] = mapped_column(Integer)
 
 
 class MemoryUnitRow(Base):
@@ -64,6 +67,7 @@ class MemoryUnitRow(Base):
         Index("ix_units_agent", "tenant", "agent_id"),
         Index("ix_units_hash", "tenant", "hash"),
         Index("ix_units_unconsolidated", "tenant", "consolidated_at"),
+        Index("ix_units_owner_time", "tenant", "user_id", "agent_id", "event_time"),  # migration 0006
         {"sqlite_autoincrement": True},
     )
 

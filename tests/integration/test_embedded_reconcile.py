@@ -21,7 +21,7 @@ async def test_stored_events_without_a_job_are_compressed_by_the_periodic_reconc
                     timestamp=datetime(2024, 1, 1, 9, i, tzinfo=UTC))
             for i in range(3)
         ])
-        await service.store.insert_events(events)  # stored, but no job was enqueued
+        await service.store.insert_events(events, [1] * len(events))  # stored, but no job was enqueued
         for _ in range(200):
             if not await service.store.count_uncompressed("local", [e.event_id for e in events]):
                 break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -39,6 +40,11 @@ def new_unit(text: str, source: str, user: str = "u1", tenant: str = "local") ->
     )
 
 
+async def insert(store: SqlStore, events: list[Event]) -> list[str]:
+    """Store events with a token count per event (one per word, enough for the store's tests)."""
+    return await store.insert_events(events, [len(e.content.split()) for e in events])
+
+
 @pytest.fixture
 async def store(db_url: str):
     store = await SqlStore.open(db_url)
@@ -54,10 +60,21 @@ async def test_migrations_are_idempotent(db_url: str) -> None:
     await second.close()
 
 
+async def test_processes_migrating_one_fresh_postgres_database_at_once_all_succeed(pg_url: str) -> None:
+    """Replicas and workers started together each migrate on start (an advisory lock serialises them)."""
+    # Without the lock the four deadlock or fail on duplicate tables.
+    stores = await asyncio.wait_for(asyncio.gather(*(SqlStore.open(pg_url) for _ in range(4))), 60)
+    try:
+        assert [await s.count_events() for s in stores] == [0, 0, 0, 0]
+    finally:
+        for s in stores:
+            await s.close()
+
+
 async def test_insert_events_is_idempotent_per_event_id(store: SqlStore) -> None:
-    new = await store.insert_events([event("e1", "a"), event("e2", "b")])
+    new = await insert(store, [event("e1", "a"), event("e2", "b")])
     assert new == ["e1", "e2"]
-    again = await store.insert_events([event("e2", "b changed"), event("e3", "c")])
+    again = await insert(store, [event("e2", "b changed"), event("e3", "c")])
     assert again == ["e3"]
     events = await store.list_events(Scope(user_id="u1"))
     assert [e.event_id for e in events] == ["e1", "e2", "e3"]
@@ -66,13 +83,13 @@ async def test_insert_events_is_idempotent_per_event_id(store: SqlStore) -> None
 
 
 async def test_same_event_id_in_two_tenants_is_two_events(store: SqlStore) -> None:
-    await store.insert_events([event("e1", "a", tenant="t1"), event("e1", "b", tenant="t2")])
+    await insert(store, [event("e1", "a", tenant="t1"), event("e1", "b", tenant="t2")])
     assert await store.count_events(Scope(tenant="t1", user_id="u1")) == 1
     assert await store.count_events(Scope(tenant="t2", user_id="u1")) == 1
 
 
 async def test_pending_events_then_compression_marks_them_done(store: SqlStore) -> None:
-    await store.insert_events([event("e1", "Caroline went hiking", minutes=0), event("e2", "Melanie paints", minutes=1)])
+    await insert(store, [event("e1", "Caroline went hiking", minutes=0), event("e2", "Melanie paints", minutes=1)])
     scope = Scope(user_id="u1", session_id="s1")
     assert await store.pending_scopes() == [scope]
     pending = await store.pending_events(scope)
@@ -91,7 +108,7 @@ async def test_pending_events_then_compression_marks_them_done(store: SqlStore) 
 
 
 async def test_lexical_search_is_scoped_and_ranked(store: SqlStore) -> None:
-    await store.insert_events([event("e1", "x"), event("e2", "y"), event("e3", "z", user="u2")])
+    await insert(store, [event("e1", "x"), event("e2", "y"), event("e3", "z", user="u2")])
     await store.save_compression(
         "local",
         [
@@ -111,7 +128,7 @@ async def test_lexical_search_is_scoped_and_ranked(store: SqlStore) -> None:
 
 
 async def test_delete_unit_logs_a_delete_and_leaves_lexical_index(store: SqlStore) -> None:
-    await store.insert_events([event("e1", "x")])
+    await insert(store, [event("e1", "x")])
     [unit] = await store.save_compression("local", [new_unit("Caroline adopted a puppy", "e1")], ["e1"])
     assert await store.delete_unit("local", unit.id)
     assert not await store.delete_unit("local", unit.id)
@@ -123,7 +140,7 @@ async def test_delete_unit_logs_a_delete_and_leaves_lexical_index(store: SqlStor
 
 
 async def test_unit_round_trip_keeps_every_field(store: SqlStore) -> None:
-    await store.insert_events([event("e1", "x")])
+    await insert(store, [event("e1", "x")])
     draft = MemoryUnitDraft(
         text="Caroline moved to Denver in May 2023",
         kind="event",
@@ -148,7 +165,7 @@ async def test_unit_round_trip_keeps_every_field(store: SqlStore) -> None:
 
 
 async def test_unit_ids_are_never_reused(store: SqlStore) -> None:
-    await store.insert_events([event("e1", "x"), event("e2", "y")])
+    await insert(store, [event("e1", "x"), event("e2", "y")])
     [first] = await store.save_compression("local", [new_unit("Caroline adopted a puppy", "e1")], ["e1"])
     assert await store.delete_unit("local", first.id)
     [second] = await store.save_compression("local", [new_unit("Caroline bought shoes", "e2")], ["e2"])
