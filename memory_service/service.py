@@ -45,7 +45,7 @@ from stores.sql.erasure import ErasedEvent, ErasedScope, erase_event, erase_scop
 from stores.sql.retry import Requeued, requeue_marked
 from stores.sql.scopes import ScopeCounts, scope_counts
 from stores.sql.store import SqlStore
-from stores.vector_index import VectorIndexes
+from stores.vector_index import AnnConfig, VectorIndexes
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,8 @@ class MemoryService:
         owns_compressor = compressor is None
         if compressor is None:  # an LM backend loads its model here
             compressor = await asyncio.to_thread(open_compressor, settings)
-        service = cls(settings, store, embedder, compressor, VectorIndexes(embedder.dim, settings.index_dir))
+        ann = AnnConfig(settings.ann_threshold, settings.ann_nprobe, settings.ann_exact_scope)
+        service = cls(settings, store, embedder, compressor, VectorIndexes(embedder.dim, settings.index_dir, ann))
         service._owns_compressor = owns_compressor
         await service.index_sync.start()
         if run_jobs:

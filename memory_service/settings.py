@@ -93,6 +93,9 @@ class Settings(BaseSettings):
         "0.30 from both dev splits (benchmarks/abstention_features.py): at 0.35 BEAM's answerable questions came back empty 2.1% of the time, at 0.30 1.1%, with LoCoMo unchanged.",
     )
     index_save_seconds: float = Field(default=30.0, description="How often a changed FAISS index is written to disk.")
+    ann_threshold: int = Field(default=100_000, ge=0, description="Vectors at which a tenant's exact FAISS index is rebuilt as an approximate (IVF) one; 0 = always exact.")
+    ann_nprobe: int = Field(default=64, ge=1, description="IVF lists probed per query once a tenant's index is approximate.")
+    ann_exact_scope: int = Field(default=50_000, ge=0, description="A query allowed at most this many ids probes every IVF list (exact over those ids).")
 
     queue_name: str = Field(default="memory-service", description="Redis key prefix of the job queue.")
     job_timeout_s: int = Field(default=600, ge=1, description="Longest a worker job may run before it is retried.")

@@ -4,15 +4,26 @@ One index per tenant (not per user/agent scope) because SQL already resolves whi
 units a query may see (scope, validity time); FAISS then only scores those ids
 through an `IDSelectorBatch`. `benchmarks/faiss_partitioning.py` compares this with
 one index per scope at 100k units.
+
+A tenant's index is exact (flat) until it holds `AnnConfig.threshold` vectors; then it is
+rebuilt once as an inverted-file index (`IndexIVFFlat`, inner product, a hashtable direct
+map so ids can be removed and vectors read back), trained on a sample of what it holds.
+Later vectors go to the trained lists without retraining. An IVF search probes `nprobe`
+lists, except when the allowed ids are at most `exact_scope`: then it probes every list,
+which with the selector scores exactly those ids (as exact as flat, at the cost of the
+selector checks). `benchmarks/ann_index.py` measures recall@50 against exact search.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
+import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
@@ -30,15 +41,76 @@ def use_gpu() -> bool:
     return bool(get and get() > 0)
 
 
-class TenantIndex:
-    """An `IndexIDMap2` over inner product on normalised vectors (cosine)."""
+@dataclass(frozen=True)
+class AnnConfig:
+    """When and how a tenant's index becomes approximate (see the module docstring)."""
 
-    def __init__(self, dim: int, index: faiss.Index | None = None) -> None:
+    threshold: int = 100_000  # vectors at which the flat index is rebuilt as IVF; 0 = never
+    nprobe: int = 64  # lists probed per query
+    exact_scope: int = 50_000  # allowed ids at or below which a query probes every list
+    train_per_list: int = 40  # training sample: this many vectors per list (at most what is held)
+
+
+def nlist_for(count: int) -> int:
+    """Lists for `count` vectors: about 4 sqrt(count), a power of two in [64, 65536], but never
+    under 39 vectors a list (what k-means needs to train a centroid)."""
+    target = 4 * math.sqrt(max(count, 1))
+    return int(max(1, min(65536, max(64, 2 ** round(math.log2(target))), count // 39)))
+
+
+def flat_contents(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors) of an `IndexIDMap2` over a flat index."""
+    inner = faiss.downcast_index(index.index)
+    ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+    vectors = faiss.vector_to_array(inner.codes).view(np.float32).reshape(len(ids), inner.d)
+    return ids, vectors
+
+
+def build_ivf(ids: np.ndarray, vectors: np.ndarray, config: AnnConfig, seed: int = 0) -> faiss.IndexIVFFlat:
+    dim = vectors.shape[1]
+    nlist = nlist_for(len(ids))
+    quantizer = faiss.IndexFlatIP(dim)
+    ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    sample = min(len(ids), nlist * config.train_per_list)
+    rows = np.random.default_rng(seed).choice(len(ids), size=sample, replace=False)
+    ivf.train(np.ascontiguousarray(vectors[np.sort(rows)]))
+    ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+    ivf.add_with_ids(np.ascontiguousarray(vectors), ids)
+    ivf.nprobe = config.nprobe
+    return ivf
+
+
+class TenantIndex:
+    """Inner product on normalised vectors (cosine): an `IndexIDMap2` over a flat index, or,
+    once large, an `IndexIVFFlat` (see the module docstring)."""
+
+    def __init__(self, dim: int, index: faiss.Index | None = None, ann: AnnConfig | None = None) -> None:
         self.dim = dim
+        self.ann = ann or AnnConfig()
         self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        if self.approximate:
+            faiss.extract_index_ivf(self.index).nprobe = self.ann.nprobe
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
+
+    @property
+    def approximate(self) -> bool:
+        return isinstance(self.index, faiss.IndexIVF)
+
+    def make_approximate(self) -> None:
+        """Rebuild the flat index as IVF (trains on a sample of what it holds)."""
+        if self.approximate:
+            return
+        ids, vectors = flat_contents(self.index)
+        self.index = build_ivf(ids, vectors, self.ann)
+
+    def _params(self, selector: faiss.IDSelector | None, allowed: int | None) -> faiss.SearchParameters | None:
+        if not self.approximate:
+            return faiss.SearchParameters(sel=selector) if selector is not None else None
+        ivf = faiss.extract_index_ivf(self.index)
+        every_list = allowed is not None and allowed <= self.ann.exact_scope
+        return faiss.SearchParametersIVF(sel=selector, nprobe=ivf.nlist if every_list else self.ann.nprobe)
 
     def upsert(self, ids: Sequence[int], vectors: np.ndarray) -> None:
         if not len(ids):
@@ -56,12 +128,12 @@ class TenantIndex:
             return []
         query = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
         if allowed_ids is None:
-            scores, ids = self.index.search(query, min(k, len(self)))
+            scores, ids = self.index.search(query, min(k, len(self)), params=self._params(None, None))
         else:
             if not len(allowed_ids):
                 return []
             selector = faiss.IDSelectorBatch(np.asarray(allowed_ids, dtype=np.int64))
-            params = faiss.SearchParameters(sel=selector)
+            params = self._params(selector, len(allowed_ids))
             scores, ids = self.index.search(query, min(k, len(allowed_ids)), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
 
@@ -72,7 +144,7 @@ class TenantIndex:
         k = min(k, len(self))
         if k <= 0 or not len(vectors):
             return np.zeros((len(vectors), 0), dtype=np.float32), np.zeros((len(vectors), 0), dtype=np.int64)
-        return self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+        return self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), k, params=self._params(None, None))
 
     def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         """Stored vectors of these ids (absent ids left out), for redundancy and expansion at query time."""
@@ -88,8 +160,9 @@ class TenantIndex:
 class VectorIndexes:
     """All tenants' indexes, persisted under `directory` with the change-log watermark they reached."""
 
-    def __init__(self, dim: int, directory: Path | None) -> None:
+    def __init__(self, dim: int, directory: Path | None, ann: AnnConfig | None = None) -> None:
         self.dim = dim
+        self.ann = ann or AnnConfig()
         self.directory = directory
         self.watermark = 0
         self.dirty = False
@@ -100,7 +173,7 @@ class VectorIndexes:
         with self.lock:
             index = self._tenants.get(tenant)
             if index is None:
-                index = self._tenants[tenant] = TenantIndex(self.dim)
+                index = self._tenants[tenant] = TenantIndex(self.dim, ann=self.ann)
             return index
 
     def tenants(self) -> list[str]:
@@ -121,6 +194,22 @@ class VectorIndexes:
                 index.upsert(ids, np.stack([upserts[i] for i in ids]))
             self.watermark = max(self.watermark, watermark)
             self.dirty = True
+
+    def make_approximate_where_due(self) -> list[str]:
+        """Rebuild as IVF every flat tenant index at or past the threshold; the tenants rebuilt.
+
+        Seconds per tenant (training): the caller runs it off the event loop, and no `apply`
+        may run meanwhile (`IndexSync` holds its lock), as the new index replaces the old one
+        only once it is built. Searches go on against the old one until then."""
+        rebuilt = []
+        for tenant, index in list(self._tenants.items()):
+            if self.ann.threshold and not index.approximate and len(index) >= self.ann.threshold:
+                started = time.perf_counter()
+                index.make_approximate()
+                self.dirty = True
+                rebuilt.append(tenant)
+                log.info("tenant %r: %d vectors, index rebuilt as IVF in %.1f s", tenant, len(index), time.perf_counter() - started)
+        return rebuilt
 
     def advance(self, watermark: int) -> None:
         with self.lock:
@@ -163,7 +252,7 @@ class VectorIndexes:
                 log.warning("FAISS indexes on disk have dim %s, model has %s: rebuilding", manifest.get("dim"), self.dim)
                 return False
             loaded = {
-                tenant: TenantIndex(self.dim, faiss.read_index(str(self.directory / name)))
+                tenant: TenantIndex(self.dim, faiss.read_index(str(self.directory / name)), self.ann)
                 for tenant, name in manifest["tenants"].items()
             }
         except Exception as exc:  # a torn or corrupt file: rebuild from SQL instead

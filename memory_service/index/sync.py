@@ -72,6 +72,7 @@ class IndexSync:
                     self.indexes.apply(tenant, {}, ids, watermark)
                 await self._apply_upserts(upsert_ids, watermark)
                 self.indexes.advance(watermark)
+                await asyncio.to_thread(self.indexes.make_approximate_where_due)
             self._notify(changes)
             return len(changes)
 
