@@ -9,6 +9,14 @@ data dir (compression + embedding + SQL + FAISS), then the same log again under 
 ids (the compression cache's hit rate), then I(X;Z) of each compressor's output on
 the same sample of windows, scored by the packaged SmolLM2 GGUF. The wall time of a
 full dev-split ingest with each compressor is extrapolated from its turns/s.
+
+`--llm-server` also runs the `openai` backend against llama-cpp-python's OpenAI-compatible
+server (`llama_cpp.server`, started here on the packaged SmolLM2, `--threads` threads), once
+per `--concurrency` (windows in flight), labelled `openai@cN`:
+
+    python -m benchmarks.compressors --locomo ../shared/bench/locomo/locomo_dev.json --max-turns 48 \
+        --agent-sessions 0 --mi-sample 0 --threads 1 --compressor llama_cpp \
+        --llm-server --concurrency 1 --concurrency 2 --concurrency 4 --out benchmarks/results/lm_service.json
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import random
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +47,7 @@ from memory_service.ingest.offline import file_windows, measure_mi, sample_windo
 from memory_service.service import MemoryService  # noqa: E402
 from memory_service.settings import Settings  # noqa: E402
 from memory_service.tokens import count_tokens  # noqa: E402
+from tests.llama_server import llama_cpp_server  # noqa: E402
 
 console = Console(stderr=True)
 
@@ -155,7 +165,7 @@ async def bench_dataset(
     out: dict[str, Any] = {"dataset": name, "turns": len(events), "compressors": {}}
     for label, backend in backends.items():
         with tempfile.TemporaryDirectory() as tmp:
-            run_settings = Settings(data_dir=Path(tmp), compressor=label, llm_threads=settings.llm_threads)
+            run_settings = Settings(data_dir=Path(tmp), compressor=backend.name, llm_threads=settings.llm_threads)
             service = await MemoryService.open(run_settings, embedder=embedder, compressor=backend, run_jobs=False)
             try:
                 console.print(f"[bold]{name}[/bold]: {label}, first ingest of {len(events)} turns")
@@ -202,13 +212,22 @@ async def main() -> None:
     parser.add_argument("--agent-sessions", type=int, default=15, help="sessions in the synthetic agent log")
     parser.add_argument("--compressor", action="append", dest="compressors", help="repeatable; default extractive and llama_cpp")
     parser.add_argument("--mi-sample", type=int, default=16, help="windows per MI batch (N)")
-    parser.add_argument("--threads", type=int, default=None, help="LM threads (MEMORY_SERVICE_LLM_THREADS)")
+    parser.add_argument("--threads", type=int, default=None, help="LM threads (MEMORY_SERVICE_LLM_THREADS), the server's too")
+    parser.add_argument("--llm-server", action="store_true", help="also the openai backend against a local llama_cpp.server")
+    parser.add_argument("--concurrency", type=int, action="append", dest="concurrencies",
+                        help="windows in flight for the openai backend (repeatable; default 1)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/compressors.json"))
     args = parser.parse_args()
 
     settings = Settings(llm_threads=args.threads) if args.threads else Settings()
     names = args.compressors or ["extractive", "llama_cpp"]
     backends = {n: create_compressor(n, **settings.compressor_options()) for n in names}
+    servers = ExitStack()
+    if args.llm_server:
+        url = servers.enter_context(llama_cpp_server(threads=args.threads or 1))
+        for c in args.concurrencies or [1]:
+            options = {**settings.compressor_options(), "base_url": url, "model": "smollm2", "concurrency": c}
+            backends[f"openai@c{c}"] = create_compressor("openai", **options)
     embedder = SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_device)
     scorer = LlamaCppScorer(threads=settings.llm_threads) if args.mi_sample >= 2 else None
 
@@ -218,10 +237,12 @@ async def main() -> None:
     dev_turns = sum(len(locomo.sample_events(s)) for s in samples)
     agent = synthetic_agent_log(args.agent_sessions)
 
-    results = [
-        await bench_dataset(f"LoCoMo {args.conversation}", conversation, backends, embedder, settings, args.mi_sample, scorer),
-        await bench_dataset("synthetic agent log", agent, backends, embedder, settings, args.mi_sample, scorer),
-    ]
+    with servers:
+        results = [
+            await bench_dataset(f"LoCoMo {args.conversation}", conversation, backends, embedder, settings, args.mi_sample, scorer)
+        ]
+        if agent:
+            results.append(await bench_dataset("synthetic agent log", agent, backends, embedder, settings, args.mi_sample, scorer))
     estimate = {}
     for label, runs in results[0]["compressors"].items():
         rate = runs["first_ingest"]["turns_per_s"]
@@ -229,6 +250,7 @@ async def main() -> None:
                            "from": f"{results[0]['turns']} turns of {args.conversation} at {rate} turns/s"}
     report = {
         "machine": {"cpus": __import__("os").cpu_count(), "llm_threads": settings.llm_threads},
+        "command": " ".join(sys.argv),
         "window_size": settings.window_size,
         "window_overlap": settings.window_overlap,
         "datasets": results,

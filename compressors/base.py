@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -58,6 +58,15 @@ def compress_window(compressor: Compressor, window: CompressionWindow) -> Window
         return detailed(window)  # type: ignore[no-any-return]
     drafts = compressor.compress(window)
     return WindowResult([ProducedDraft(d, compressor.name, compressor.version) for d in drafts])
+
+
+def compress_windows(compressor: Compressor, windows: Sequence[CompressionWindow]) -> list[WindowResult]:
+    """`compress_window` for each window, in order; a compressor that can overlap windows
+    (the `openai` backend with a concurrency above 1) gets them all at once."""
+    batched = getattr(compressor, "compress_windows", None)
+    if callable(batched):
+        return list(batched(windows))
+    return [compress_window(compressor, w) for w in windows]
 
 
 CompressorFactory = Callable[..., Compressor]

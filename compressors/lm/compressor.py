@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from compressors.base import ProducedDraft, WindowResult
@@ -81,8 +83,10 @@ class LMCompressor(ModelClient):
     # True when the backend constrains decoding to the schema (no repair round needed).
     enforces_schema: bool = False
 
-    def __init__(self, model: str, timeout_s: float | None = None, max_tokens: int | None = None) -> None:
-        super().__init__(model, timeout_s, max_tokens)
+    def __init__(
+        self, model: str, timeout_s: float | None = None, max_tokens: int | None = None, concurrency: int = 1
+    ) -> None:
+        super().__init__(model, timeout_s, max_tokens, concurrency)
         self.fallback = ExtractiveCompressor()
 
     @property
@@ -97,6 +101,18 @@ class LMCompressor(ModelClient):
 
     def compress(self, window: CompressionWindow) -> list[MemoryUnitDraft]:
         return [u.draft for u in self.compress_window(window).units]
+
+    def compress_windows(self, windows: Sequence[CompressionWindow]) -> list[WindowResult]:
+        """Results for `windows`, in their order; up to `concurrency` of them asked at once.
+
+        Each window is compressed exactly as alone (its own prompt, deadline, grounding and
+        fallback): only the waiting overlaps, which a server that batches requests turns
+        into throughput.
+        """
+        if self.concurrency == 1 or len(windows) < 2:
+            return [self.compress_window(w) for w in windows]
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(windows)), thread_name_prefix=self.name) as pool:
+            return list(pool.map(self.compress_window, windows))
 
     def compress_window(self, window: CompressionWindow) -> WindowResult:
         started = time.perf_counter()

@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from compressors.base import Compressor, WindowResult, compress_window
+from compressors.base import Compressor, WindowResult, compress_windows
 from compressors.cache_key import CacheIdentity, decode, encode, window_key
 from memory_service.domain import CompressionWindow, Event, MemoryUnit, Scope
 from memory_service.index.embedding import Embedder, to_bytes
@@ -123,9 +123,11 @@ class CompressionPipeline:
         self.cache_identity: CacheIdentity | None = getattr(compressor, "cache_identity", None)
         self.cache = CompressionCache(store) if use_cache and self.cache_identity is not None else None
         if self.cache_identity is not None:
-            # An LM takes seconds per window: smaller rounds save (and cache) work as it is done.
-            self.windows_per_batch = min(windows_per_batch, 4)
-            self.events_per_round = min(events_per_round, 64)
+            # An LM takes seconds per window: smaller rounds save (and cache) work as it is done,
+            # but each round still holds enough windows to keep `concurrency` requests in flight.
+            parallel = max(1, int(getattr(compressor, "concurrency", 1)))
+            self.windows_per_batch = min(windows_per_batch, max(4, parallel))
+            self.events_per_round = min(events_per_round, max(64, parallel * window_size))
 
     async def compress_scopes(
         self, scopes: Sequence[Scope], on_progress: Callable[[int], None] | None = None
@@ -236,18 +238,27 @@ class CompressionPipeline:
         keys: list[list[str]] | None,
         cached: dict[tuple[str, str], CacheEntry],
     ) -> list[list[WindowResult]]:
-        out = []
+        """Every window of the round: cached ones decoded, the rest compressed in one call
+        (so a compressor with a concurrency above 1 has them all in flight), in order."""
+        found: list[list[WindowResult | None]] = []
+        missing: list[CompressionWindow] = []
         for j, (scope, batch) in enumerate(jobs):
-            job = []
+            row: list[WindowResult | None] = []
             for w, window in enumerate(batch):
                 entry = cached.get((scope.tenant, keys[j][w])) if keys is not None else None
-                job.append(self._compress_window(window, entry))
-            out.append(job)
-        return out
+                units = decode(entry.drafts, window) if entry is not None else None
+                row.append(WindowResult(units, cached=True) if units is not None else None)
+                if units is None:
+                    missing.append(window)
+            found.append(row)
+        fresh = iter(compress_windows(self.compressor, missing))
+        return [
+            [self._cited_in_window(window, result if result is not None else next(fresh)) for window, result in zip(batch, row, strict=True)]
+            for (_, batch), row in zip(jobs, found, strict=True)
+        ]
 
-    def _compress_window(self, window: CompressionWindow, entry: CacheEntry | None = None) -> WindowResult:
-        units = decode(entry.drafts, window) if entry is not None else None
-        result = WindowResult(units, cached=True) if units is not None else compress_window(self.compressor, window)
+    def _cited_in_window(self, window: CompressionWindow, result: WindowResult) -> WindowResult:
+        """`result` without units that cite no event of `window` (and each unit's citations outside it)."""
         allowed = {e.event_id for e in window.events}
         kept = []
         for unit in result.units:
