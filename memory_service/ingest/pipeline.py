@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -54,7 +55,8 @@ class CompressionStats:
     lm_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    lm_seconds: float = 0.0
+    lm_seconds: float = 0.0  # summed per window (windows in flight together each count their own wait)
+    lm_wall_seconds: float = 0.0  # wall time the rounds spent compressing uncached windows
     # cl100k tokens of the compressed events (content + tool call) and of the units written
     input_tokens: int = 0
     output_tokens: int = 0
@@ -72,6 +74,7 @@ class CompressionStats:
             "lm_prompt_tokens": self.prompt_tokens,
             "lm_completion_tokens": self.completion_tokens,
             "lm_seconds": round(self.lm_seconds, 2),
+            "lm_wall_seconds": round(self.lm_wall_seconds, 2),
         }
 
     def add(self, result: WindowResult) -> None:
@@ -162,7 +165,8 @@ class CompressionPipeline:
                 events += sum(len(w.events) for w in batch)
                 if events >= self.events_per_round:
                     break
-            results = await self._compress_round(jobs)
+            results, wall = await self._compress_round(jobs)
+            stats.lm_wall_seconds += wall
             texts = [u.draft.text for job in results for result in job for u in result.units]
             vectors = iter(await asyncio.to_thread(self.embedder.embed, texts) if texts else [])
             for (scope, batch), job_results in zip(jobs, results, strict=True):
@@ -204,8 +208,11 @@ class CompressionPipeline:
                     del queues[scope]
         return stats
 
-    async def _compress_round(self, jobs: list[tuple[Scope, list[CompressionWindow]]]) -> list[list[WindowResult]]:
-        """Compress every window of a round, reusing cached results and caching new LM results."""
+    async def _compress_round(
+        self, jobs: list[tuple[Scope, list[CompressionWindow]]]
+    ) -> tuple[list[list[WindowResult]], float]:
+        """Compress every window of a round, reusing cached results and caching new LM results;
+        also the seconds the compressor took on the uncached ones."""
         if self.cache is None or self.cache_identity is None:
             return await asyncio.to_thread(self._compress_jobs, jobs, None, {})
         identity = self.cache_identity
@@ -217,7 +224,7 @@ class CompressionPipeline:
             ]
             found = await self.cache.get_many(tenant, tenant_keys)
             cached.update({(tenant, k): v for k, v in found.items()})
-        results = await asyncio.to_thread(self._compress_jobs, jobs, keys, cached)
+        results, wall = await asyncio.to_thread(self._compress_jobs, jobs, keys, cached)
         fresh: dict[str, list[CacheEntry]] = {}
         for (scope, batch), job_keys, job_results in zip(jobs, keys, results, strict=True):
             for window, key, result in zip(batch, job_keys, job_results, strict=True):
@@ -230,16 +237,17 @@ class CompressionPipeline:
                 fresh.setdefault(scope.tenant, []).append(entry)
         for tenant, entries in fresh.items():
             await self.cache.put_many(tenant, entries)
-        return results
+        return results, wall
 
     def _compress_jobs(
         self,
         jobs: list[tuple[Scope, list[CompressionWindow]]],
         keys: list[list[str]] | None,
         cached: dict[tuple[str, str], CacheEntry],
-    ) -> list[list[WindowResult]]:
+    ) -> tuple[list[list[WindowResult]], float]:
         """Every window of the round: cached ones decoded, the rest compressed in one call
-        (so a compressor with a concurrency above 1 has them all in flight), in order."""
+        (so a compressor with a concurrency above 1 has them all in flight), in order; and
+        the seconds that call took."""
         found: list[list[WindowResult | None]] = []
         missing: list[CompressionWindow] = []
         for j, (scope, batch) in enumerate(jobs):
@@ -251,11 +259,13 @@ class CompressionPipeline:
                 if units is None:
                     missing.append(window)
             found.append(row)
+        started = time.perf_counter()
         fresh = iter(compress_windows(self.compressor, missing))
+        wall = time.perf_counter() - started if missing else 0.0
         return [
             [self._cited_in_window(window, result if result is not None else next(fresh)) for window, result in zip(batch, row, strict=True)]
             for (_, batch), row in zip(jobs, found, strict=True)
-        ]
+        ], wall
 
     def _cited_in_window(self, window: CompressionWindow, result: WindowResult) -> WindowResult:
         """`result` without units that cite no event of `window` (and each unit's citations outside it)."""
