@@ -3,6 +3,11 @@
     python benchmarks/compressors.py --locomo ../shared/bench/locomo/locomo_dev.json \
         --out benchmarks/results/compressors.json
 
+LM tok/s is completion tokens per second of compression wall time; prompt tok/s and gen
+tok/s are prompt processing (tokens actually evaluated: a prefix reused from the KV cache
+is not) and generation apart, where the backend measures them (llama.cpp in process;
+llama.cpp's llama-server reports `timings`; llama-cpp-python's server does not).
+
 For each dataset (one LoCoMo dev conversation, and a synthetic agent log with tool
 calls) and each compressor: a full ingest through `MemoryService` on a fresh SQLite
 data dir (compression + embedding + SQL + FAISS), then the same log again under new
@@ -14,7 +19,7 @@ full dev-split ingest with each compressor is extrapolated from its turns/s.
 server (`llama_cpp.server`, started here on the packaged SmolLM2, `--threads` threads), once
 per `--concurrency` (windows in flight), labelled `openai@cN`:
 
-    python -m benchmarks.compressors --locomo ../shared/bench/locomo/locomo_dev.json --max-turns 48 \
+    python -m benchmarks.compressors --locomo ../shared/bench/locomo/locomo_dev.json --max-turns 32 \
         --agent-sessions 0 --mi-sample 0 --threads 1 --compressor llama_cpp \
         --llm-server --concurrency 1 --concurrency 2 --concurrency 4 --out benchmarks/results/lm_service.json
 """
@@ -186,7 +191,7 @@ async def bench_dataset(
 
 def table(result: dict[str, Any]) -> Table:
     t = Table(title=f"{result['dataset']} ({result['turns']} turns)")
-    columns = ["compressor", "turns/s", "LM tok/s", "units/turn", "ratio", "rejected", "fallback", "cache hit (2nd)", "2nd run s", "MI bits", "bits/out tok"]
+    columns = ["compressor", "turns/s", "LM tok/s", "prompt tok/s", "gen tok/s", "units/turn", "ratio", "rejected", "fallback", "cache hit (2nd)", "2nd run s", "MI bits", "bits/out tok"]
     for c in columns:
         t.add_column(c, justify="left" if c == "compressor" else "right")
     mi = {r["compressor"]: r for r in result.get("mi", {}).get("results", [])}
@@ -197,7 +202,8 @@ def table(result: dict[str, Any]) -> Table:
             return "-" if v is None else format(v, spec)
 
         t.add_row(
-            label, fmt(first["turns_per_s"], ".2f"), fmt(first["lm_tokens_per_s"], ".1f"), fmt(first["units_per_turn"]),
+            label, fmt(first["turns_per_s"], ".2f"), fmt(first["lm_tokens_per_s"], ".1f"),
+            fmt(first["prompt_eval_tokens_per_s"], ".1f"), fmt(first["generation_tokens_per_s"], ".1f"), fmt(first["units_per_turn"]),
             fmt(first["compression_ratio"]), fmt(first["grounding_rejection_rate"]), fmt(first["fallback_window_rate"]),
             fmt(second["cache_hit_rate"]), fmt(second["seconds"], ".1f"),
             fmt(mi.get(label, {}).get("mi_bits")), fmt(mi.get(label, {}).get("bits_per_output_token"), ".4f"),

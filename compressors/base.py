@@ -48,6 +48,11 @@ class WindowResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     lm_seconds: float = 0.0
+    # prompt processing and generation apart, where the backend measures them (see lm.client.Generation)
+    prompt_eval_tokens: int = 0
+    prompt_eval_seconds: float = 0.0
+    generated_tokens: int = 0  # completion tokens of the calls whose generation_seconds is known
+    generation_seconds: float = 0.0
     cached: bool = False
 
 

@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from tests.server import free_port
+from tests.server import free_port, stop, wait_healthy
 
 ASGIApp = Any
 
@@ -106,34 +105,20 @@ def llama_cpp_server(model: Path | None = None, threads: int = 1, timeout_s: flo
     gguf = model or packaged_smollm2()
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.llama_server", "--port", str(port), "--model", str(gguf), "--threads", str(threads)],
-            env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT,
-        )
+    with tempfile.TemporaryDirectory() as tmp:
+        log_path = Path(tmp) / "llama_cpp_server.log"
+        with open(log_path, "w") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tests.llama_server", "--port", str(port), "--model", str(gguf),
+                 "--threads", str(threads)],
+                env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT,
+            )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                if process.poll() is not None:
-                    log.seek(0)
-                    raise RuntimeError(f"llama_cpp.server exited: {log.read().decode(errors='replace')[-3000:]}")
-                try:
-                    if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError("llama_cpp.server did not start")
-                time.sleep(0.2)
+            wait_healthy(url, process, log_path, timeout_s, path="/v1/models")
             yield f"{url}/v1"
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 def in_flight(base_url: str) -> dict[str, int]:

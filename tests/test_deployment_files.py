@@ -97,7 +97,7 @@ def test_compose_llm_service_serves_a_gguf_from_its_volume_and_the_worker_points
     # served alias, and keeps as many windows in flight as the server has slots
     wenv = worker["environment"]
     port = cpu["environment"]["LLAMA_ARG_PORT"]
-    assert wenv["MEMORY_SERVICE_LLM_BASE_URL"] == f"http://llm:{port}/v1"
+    assert wenv["MEMORY_SERVICE_LLM_BASE_URL"] == f"${{MEMORY_SERVICE_LLM_BASE_URL:-http://llm:{port}/v1}}"
     assert wenv["MEMORY_SERVICE_COMPRESSOR"] == "${MEMORY_SERVICE_COMPRESSOR:-extractive}"
     assert wenv["MEMORY_SERVICE_LLM_MODEL"] == cpu["environment"]["LLAMA_ARG_ALIAS"]
     assert wenv["MEMORY_SERVICE_LLM_CONCURRENCY"] == cpu["environment"]["LLAMA_ARG_N_PARALLEL"]

@@ -109,7 +109,14 @@ class OpenAICompressor(LMCompressor):
             data = response.json()
             usage = data.get("usage") or {}
             content = data["choices"][0]["message"].get("content") or ""
-            return Generation(content, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+            # llama.cpp's llama-server also says how long prompt processing and generation took
+            timings = data.get("timings") or {}
+            return Generation(
+                content, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
+                prompt_eval_tokens=int(timings.get("prompt_n") or 0),
+                prompt_eval_seconds=float(timings.get("prompt_ms") or 0) / 1000,
+                generation_seconds=float(timings.get("predicted_ms") or 0) / 1000,
+            )
         raise AssertionError("unreachable")
 
 

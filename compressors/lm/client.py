@@ -43,6 +43,12 @@ class Generation:
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Where the backend can tell (llama.cpp's perf counters, llama-server's `timings`): prompt
+    # tokens actually evaluated (a prefix reused from the KV cache is not) and the seconds
+    # that took, and the seconds spent generating `completion_tokens`. 0 when unknown.
+    prompt_eval_tokens: int = 0
+    prompt_eval_seconds: float = 0.0
+    generation_seconds: float = 0.0
 
 
 @runtime_checkable

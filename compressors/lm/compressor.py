@@ -33,11 +33,26 @@ class _Usage:
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    prompt_eval_tokens: int = 0
+    prompt_eval_seconds: float = 0.0
+    generated_tokens: int = 0
+    generation_seconds: float = 0.0
 
     def add(self, generation: Generation) -> None:
         self.calls += 1
         self.prompt_tokens += generation.prompt_tokens
         self.completion_tokens += generation.completion_tokens
+        self.prompt_eval_tokens += generation.prompt_eval_tokens
+        self.prompt_eval_seconds += generation.prompt_eval_seconds
+        if generation.generation_seconds > 0:
+            self.generated_tokens += generation.completion_tokens
+            self.generation_seconds += generation.generation_seconds
+
+    def report(self, result: WindowResult) -> None:
+        for name in ("prompt_tokens", "completion_tokens", "prompt_eval_tokens", "prompt_eval_seconds",
+                     "generated_tokens", "generation_seconds"):
+            setattr(result, name, getattr(self, name))
+        result.lm_calls = self.calls
 
 
 class RepetitionGuard:
@@ -126,9 +141,7 @@ class LMCompressor(ModelClient):
             result = extractive_result(self.fallback, window, reason)
         else:
             result = self._assemble(window, units)
-        result.lm_calls = usage.calls
-        result.prompt_tokens = usage.prompt_tokens
-        result.completion_tokens = usage.completion_tokens
+        usage.report(result)
         result.lm_seconds = time.perf_counter() - started
         return result
 

@@ -57,11 +57,15 @@ class CompressionStats:
     completion_tokens: int = 0
     lm_seconds: float = 0.0  # summed per window (windows in flight together each count their own wait)
     lm_wall_seconds: float = 0.0  # wall time the rounds spent compressing uncached windows
+    prompt_eval_tokens: int = 0  # prompt processing and generation apart, where the backend measures them
+    prompt_eval_seconds: float = 0.0
+    generated_tokens: int = 0
+    generation_seconds: float = 0.0
     # cl100k tokens of the compressed events (content + tool call) and of the units written
     input_tokens: int = 0
     output_tokens: int = 0
 
-    def lm_summary(self) -> dict[str, float | int]:
+    def lm_summary(self) -> dict[str, float | int | None]:
         """What an LM compressor did, for CLI output and benchmarks."""
         return {
             "windows": self.windows,
@@ -75,6 +79,11 @@ class CompressionStats:
             "lm_completion_tokens": self.completion_tokens,
             "lm_seconds": round(self.lm_seconds, 2),
             "lm_wall_seconds": round(self.lm_wall_seconds, 2),
+            "prompt_eval_tokens": self.prompt_eval_tokens,
+            "prompt_eval_seconds": round(self.prompt_eval_seconds, 2),
+            "prompt_eval_tokens_per_s": _rate(self.prompt_eval_tokens, self.prompt_eval_seconds),
+            "generation_seconds": round(self.generation_seconds, 2),
+            "generation_tokens_per_s": _rate(self.generated_tokens, self.generation_seconds),
         }
 
     def add(self, result: WindowResult) -> None:
@@ -87,6 +96,14 @@ class CompressionStats:
         self.prompt_tokens += result.prompt_tokens
         self.completion_tokens += result.completion_tokens
         self.lm_seconds += result.lm_seconds
+        self.prompt_eval_tokens += result.prompt_eval_tokens
+        self.prompt_eval_seconds += result.prompt_eval_seconds
+        self.generated_tokens += result.generated_tokens
+        self.generation_seconds += result.generation_seconds
+
+
+def _rate(tokens: int, seconds: float) -> float | None:
+    return round(tokens / seconds, 1) if seconds > 0 else None
 
 
 def event_tokens(event: Event) -> int:

@@ -15,6 +15,7 @@ from compressors.backends.openai_compat import OpenAICompressor
 from compressors.grounding import ground
 from compressors.lm.compressor import window_names
 from memory_service.domain import CompressionWindow, Event, EventIn, Scope
+from memory_service.ingest.pipeline import CompressionStats
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 from stores.sql.retry import count_marked
@@ -49,6 +50,14 @@ def turn_windows(prefix: str, turns: list[tuple[str, str]]) -> list[CompressionW
     ]
 
 
+async def ingest_turns(service: MemoryService, prefix: str, user_id: str) -> CompressionStats:
+    """TURNS as events of `user_id` (ids `prefix/0`, ...), then compress them all."""
+    events = [EventIn(event_id=f"{prefix}/{i}", user_id=user_id, role="user", speaker=who, content=text,
+                      timestamp=T0 + timedelta(hours=i)) for i, (who, text) in enumerate(TURNS)]
+    await service.ingest(events)
+    return await service.compress_pending()
+
+
 def test_windows_sent_one_at_a_time_with_concurrency_1(server: str) -> None:
     """The control: the count is 1 when the client does not overlap (so the other test's count is evidence)."""
     windows = turn_windows("one", TURNS[:2])
@@ -73,10 +82,7 @@ async def test_service_compresses_windows_concurrently_through_llama_cpp_server(
     )
     service = await MemoryService.open(settings, embedder=embedder, run_jobs=False)
     try:
-        events = [EventIn(event_id=f"conc/{i}", user_id="ann", role="user", speaker=who, content=text,
-                          timestamp=T0 + timedelta(hours=i)) for i, (who, text) in enumerate(TURNS)]
-        await service.ingest(events)
-        stats = await service.compress_pending()
+        stats = await ingest_turns(service, "conc", "ann")
         seen = in_flight(server)
         assert seen["max"] >= 2, seen  # the server had several of this round's windows at once
         assert stats.windows == 3 and stats.fallbacks == 0 and stats.lm_calls >= 3
@@ -97,17 +103,14 @@ async def test_service_compresses_windows_concurrently_through_llama_cpp_server(
 async def test_unreachable_llm_with_concurrency_stores_everything_extractive_and_marked(
     tmp_path: Path, sqlite_url: str, embedder
 ) -> None:  # type: ignore[no-untyped-def]
-    """A bad LLM URL: every window falls back with the connection error, nothing is lost, all marked for retry."""
+    """A bad LLM URL (connection refused): every window falls back, nothing is lost, all marked for retry."""
     settings = Settings(
         data_dir=tmp_path, database_url=sqlite_url, compressor="openai",
         llm_base_url=f"http://127.0.0.1:{free_port()}/v1", llm_concurrency=4, window_size=1, window_overlap=0,
     )
     service = await MemoryService.open(settings, embedder=embedder, run_jobs=False)
     try:
-        events = [EventIn(event_id=f"down/{i}", user_id="bob", role="user", speaker=who, content=text,
-                          timestamp=T0 + timedelta(hours=i)) for i, (who, text) in enumerate(TURNS)]
-        await service.ingest(events)
-        stats = await service.compress_pending()
+        stats = await ingest_turns(service, "down", "bob")
         assert stats.windows == 3 and stats.fallbacks == 3
         units = await service.list_memories(Scope(user_id="bob"))
         assert {u.compressor for u in units} == {"extractive"}
