@@ -3,12 +3,25 @@
     python benchmarks/compressors.py --locomo ../shared/bench/locomo/locomo_dev.json \
         --out benchmarks/results/compressors.json
 
+LM tok/s is completion tokens per second of compression wall time; prompt tok/s and gen
+tok/s are prompt processing (tokens actually evaluated: a prefix reused from the KV cache
+is not) and generation apart, where the backend measures them (llama.cpp in process;
+llama.cpp's llama-server reports `timings`; llama-cpp-python's server does not).
+
 For each dataset (one LoCoMo dev conversation, and a synthetic agent log with tool
 calls) and each compressor: a full ingest through `MemoryService` on a fresh SQLite
 data dir (compression + embedding + SQL + FAISS), then the same log again under new
 ids (the compression cache's hit rate), then I(X;Z) of each compressor's output on
 the same sample of windows, scored by the packaged SmolLM2 GGUF. The wall time of a
 full dev-split ingest with each compressor is extrapolated from its turns/s.
+
+`--llm-server` also runs the `openai` backend against llama-cpp-python's OpenAI-compatible
+server (`llama_cpp.server`, started here on the packaged SmolLM2, `--threads` threads), once
+per `--concurrency` (windows in flight), labelled `openai@cN`:
+
+    python -m benchmarks.compressors --locomo ../shared/bench/locomo/locomo_dev.json --max-turns 32 \
+        --agent-sessions 0 --mi-sample 0 --threads 1 --compressor llama_cpp \
+        --llm-server --concurrency 1 --concurrency 2 --concurrency 4 --out benchmarks/results/lm_service.json
 """
 
 from __future__ import annotations
@@ -20,6 +33,7 @@ import random
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +52,7 @@ from memory_service.ingest.offline import file_windows, measure_mi, sample_windo
 from memory_service.service import MemoryService  # noqa: E402
 from memory_service.settings import Settings  # noqa: E402
 from memory_service.tokens import count_tokens  # noqa: E402
+from tests.llama_server import llama_cpp_server  # noqa: E402
 
 console = Console(stderr=True)
 
@@ -140,7 +155,8 @@ async def ingest_run(service: MemoryService, events: list[EventIn]) -> dict[str,
         "event_tokens": event_tokens,
         "unit_tokens": unit_tokens,
         "compression_ratio": round(unit_tokens / event_tokens, 4),
-        "lm_tokens_per_s": round(stats.completion_tokens / stats.lm_seconds, 2) if stats.lm_seconds else None,
+        # completion tokens per second of compression wall time (windows in flight together overlap)
+        "lm_tokens_per_s": round(stats.completion_tokens / stats.lm_wall_seconds, 2) if stats.lm_wall_seconds else None,
         "grounding_rejection_rate": round(stats.rejected / stats.lm_units, 4) if stats.lm_units else None,
         "fallback_window_rate": round(stats.fallbacks / stats.windows, 4) if stats.windows else None,
         "cache_hit_rate": round(stats.cache_hits / stats.windows, 4) if stats.windows and service.pipeline.cache else None,
@@ -155,7 +171,7 @@ async def bench_dataset(
     out: dict[str, Any] = {"dataset": name, "turns": len(events), "compressors": {}}
     for label, backend in backends.items():
         with tempfile.TemporaryDirectory() as tmp:
-            run_settings = Settings(data_dir=Path(tmp), compressor=label, llm_threads=settings.llm_threads)
+            run_settings = Settings(data_dir=Path(tmp), compressor=backend.name, llm_threads=settings.llm_threads)
             service = await MemoryService.open(run_settings, embedder=embedder, compressor=backend, run_jobs=False)
             try:
                 console.print(f"[bold]{name}[/bold]: {label}, first ingest of {len(events)} turns")
@@ -175,7 +191,7 @@ async def bench_dataset(
 
 def table(result: dict[str, Any]) -> Table:
     t = Table(title=f"{result['dataset']} ({result['turns']} turns)")
-    columns = ["compressor", "turns/s", "LM tok/s", "units/turn", "ratio", "rejected", "fallback", "cache hit (2nd)", "2nd run s", "MI bits", "bits/out tok"]
+    columns = ["compressor", "turns/s", "LM tok/s", "prompt tok/s", "gen tok/s", "units/turn", "ratio", "rejected", "fallback", "cache hit (2nd)", "2nd run s", "MI bits", "bits/out tok"]
     for c in columns:
         t.add_column(c, justify="left" if c == "compressor" else "right")
     mi = {r["compressor"]: r for r in result.get("mi", {}).get("results", [])}
@@ -186,7 +202,8 @@ def table(result: dict[str, Any]) -> Table:
             return "-" if v is None else format(v, spec)
 
         t.add_row(
-            label, fmt(first["turns_per_s"], ".2f"), fmt(first["lm_tokens_per_s"], ".1f"), fmt(first["units_per_turn"]),
+            label, fmt(first["turns_per_s"], ".2f"), fmt(first["lm_tokens_per_s"], ".1f"),
+            fmt(first["prompt_eval_tokens_per_s"], ".1f"), fmt(first["generation_tokens_per_s"], ".1f"), fmt(first["units_per_turn"]),
             fmt(first["compression_ratio"]), fmt(first["grounding_rejection_rate"]), fmt(first["fallback_window_rate"]),
             fmt(second["cache_hit_rate"]), fmt(second["seconds"], ".1f"),
             fmt(mi.get(label, {}).get("mi_bits")), fmt(mi.get(label, {}).get("bits_per_output_token"), ".4f"),
@@ -202,13 +219,22 @@ async def main() -> None:
     parser.add_argument("--agent-sessions", type=int, default=15, help="sessions in the synthetic agent log")
     parser.add_argument("--compressor", action="append", dest="compressors", help="repeatable; default extractive and llama_cpp")
     parser.add_argument("--mi-sample", type=int, default=16, help="windows per MI batch (N)")
-    parser.add_argument("--threads", type=int, default=None, help="LM threads (MEMORY_SERVICE_LLM_THREADS)")
+    parser.add_argument("--threads", type=int, default=None, help="LM threads (MEMORY_SERVICE_LLM_THREADS), the server's too")
+    parser.add_argument("--llm-server", action="store_true", help="also the openai backend against a local llama_cpp.server")
+    parser.add_argument("--concurrency", type=int, action="append", dest="concurrencies",
+                        help="windows in flight for the openai backend (repeatable; default 1)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/compressors.json"))
     args = parser.parse_args()
 
     settings = Settings(llm_threads=args.threads) if args.threads else Settings()
     names = args.compressors or ["extractive", "llama_cpp"]
     backends = {n: create_compressor(n, **settings.compressor_options()) for n in names}
+    servers = ExitStack()
+    if args.llm_server:
+        url = servers.enter_context(llama_cpp_server(threads=args.threads or 1))
+        for c in args.concurrencies or [1]:
+            options = {**settings.compressor_options(), "base_url": url, "model": "smollm2", "concurrency": c}
+            backends[f"openai@c{c}"] = create_compressor("openai", **options)
     embedder = SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_device)
     scorer = LlamaCppScorer(threads=settings.llm_threads) if args.mi_sample >= 2 else None
 
@@ -218,10 +244,12 @@ async def main() -> None:
     dev_turns = sum(len(locomo.sample_events(s)) for s in samples)
     agent = synthetic_agent_log(args.agent_sessions)
 
-    results = [
-        await bench_dataset(f"LoCoMo {args.conversation}", conversation, backends, embedder, settings, args.mi_sample, scorer),
-        await bench_dataset("synthetic agent log", agent, backends, embedder, settings, args.mi_sample, scorer),
-    ]
+    with servers:
+        results = [
+            await bench_dataset(f"LoCoMo {args.conversation}", conversation, backends, embedder, settings, args.mi_sample, scorer)
+        ]
+        if agent:
+            results.append(await bench_dataset("synthetic agent log", agent, backends, embedder, settings, args.mi_sample, scorer))
     estimate = {}
     for label, runs in results[0]["compressors"].items():
         rate = runs["first_ingest"]["turns_per_s"]
@@ -229,6 +257,7 @@ async def main() -> None:
                            "from": f"{results[0]['turns']} turns of {args.conversation} at {rate} turns/s"}
     report = {
         "machine": {"cpus": __import__("os").cpu_count(), "llm_threads": settings.llm_threads},
+        "command": " ".join(sys.argv),
         "window_size": settings.window_size,
         "window_overlap": settings.window_overlap,
         "datasets": results,

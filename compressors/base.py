@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
+
+from opentelemetry import trace
 
 from compressors.factories import resolve, spec_of
 from memory_service.domain import CompressionWindow, MemoryUnitDraft
@@ -48,17 +50,36 @@ class WindowResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     lm_seconds: float = 0.0
+    # prompt processing and generation apart, where the backend measures them (see lm.client.Generation)
+    prompt_eval_tokens: int = 0
+    prompt_eval_seconds: float = 0.0
+    generated_tokens: int = 0  # completion tokens of the calls whose generation_seconds is known
+    generation_seconds: float = 0.0
     cached: bool = False
 
 
 def compress_window(compressor: Compressor, window: CompressionWindow) -> WindowResult:
-    """Run any compressor on a window; LM compressors report their details, others just drafts."""
+    """Run any compressor on a window; LM compressors report their details (and open their own
+    `compress.window` span), others just drafts."""
     detailed = getattr(compressor, "compress_window", None)
     if callable(detailed):
         return detailed(window)  # type: ignore[no-any-return]
-    drafts = compressor.compress(window)
+    with _tracer.start_as_current_span("compress.window", attributes={"events": len(window.events)}):
+        drafts = compressor.compress(window)
     return WindowResult([ProducedDraft(d, compressor.name, compressor.version) for d in drafts])
 
+
+def compress_windows(compressor: Compressor, windows: Sequence[CompressionWindow]) -> list[WindowResult]:
+    """`compress_window` for each window, in order; a compressor that can overlap windows
+    (the `openai` backend with a concurrency above 1) gets them all at once."""
+    batched = getattr(compressor, "compress_windows", None)
+    if callable(batched):
+        return list(batched(windows))
+    return [compress_window(compressor, w) for w in windows]
+
+
+# The OpenTelemetry API (no-op until a process configures a provider; see memory_service/tracing.py).
+_tracer = trace.get_tracer("compressors")
 
 CompressorFactory = Callable[..., Compressor]
 

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     llm_api_key: str | None = Field(default=None, description="Bearer token for llm_base_url.")
     llm_timeout_s: float = Field(default=120.0, gt=0, description="Longest one window's LM call(s) may take before it falls back to extractive.")
     llm_max_tokens: int = Field(default=1024, ge=64, description="Most tokens the LM may write for one window.")
+    llm_concurrency: int = Field(default=1, ge=1, le=64, description="openai: windows sent at once (servers such as vLLM batch them); each one's wait counts against llm_timeout_s.")
     llm_context_tokens: int = Field(default=4096, ge=512, description="Context size the model is loaded with (llama_cpp, transformers).")
     llm_threads: int | None = Field(default=None, ge=1, description="CPU threads for the LM; unset = the library's default.")
     llm_device: str | None = Field(default=None, description="torch device for transformers; unset = cuda if available, else cpu.")
@@ -124,6 +125,7 @@ class Settings(BaseSettings):
             "api_key": self.llm_api_key,
             "timeout_s": self.llm_timeout_s,
             "max_tokens": self.llm_max_tokens,
+            "concurrency": self.llm_concurrency,
             "context_tokens": self.llm_context_tokens,
             "threads": self.llm_threads,
             "device": self.llm_device,

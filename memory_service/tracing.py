@@ -10,7 +10,8 @@ process turns it on. `configure_tracing` does that for `serve`, `worker` and `mc
 - `tracing="off"` (default): nothing.
 
 Span names are `<stage>.<step>`: `ingest.validate`, `ingest.store`, `ingest.enqueue`;
-`compress.window`, `compress.lm`, `compress.grounding`, `compress.embed`, `compress.index`;
+`compress.windows` (a round's uncached windows), `compress.window`, `compress.lm`, `compress.grounding`,
+`compress.embed`, `index.sync`;
 `context.analysis`, `context.candidates.<retriever>`, `context.fusion`,
 `context.answerability`, `context.pruning`, `context.selection`, `context.packing`;
 `consolidate`. Parents come from the caller's context (`asyncio.to_thread` copies it), so a

@@ -2,8 +2,9 @@
 
 Three personalities, by path prefix, to exercise the client's fallbacks:
 `/full/v1` honours `response_format` (json_schema and json_object, through llama.cpp's
-grammar mode), `/no-schema/v1` answers 400 to json_schema (like servers that only know
-json_object), and `/ignore/v1` ignores `response_format` altogether.
+grammar mode), `/no-schema/v1` answers 400 to json_schema and to a json_object with a
+`schema` (like strict servers that only know plain json_object), and `/ignore/v1`
+ignores `response_format` altogether.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def create_app(llm: Any, lock: threading.Lock) -> FastAPI:
             if requested.get("type") == "json_schema":
                 raise HTTPException(400, "response_format json_schema is not supported")
             if requested.get("type") == "json_object":
+                if "schema" in requested:
+                    raise HTTPException(400, "response_format: unknown field 'schema'")
                 fmt = {"type": "json_object"}
         elif mode != "ignore":
             raise HTTPException(404, "unknown mode")

@@ -23,14 +23,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout_s: float = 120) -> None:
-    """Return once `url`/healthz answers 200; fail at once if the process exits."""
+def wait_healthy(
+    url: str, process: subprocess.Popen[bytes], log_path: Path, timeout_s: float = 120, path: str = "/healthz"
+) -> None:
+    """Return once `url` + `path` answers 200; fail at once if the process exits."""
     deadline = time.monotonic() + timeout_s
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {log_path.read_text()[-3000:]}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass

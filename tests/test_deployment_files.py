@@ -93,3 +93,36 @@ def test_dockerfile_builds_llama_cpp_with_the_install_scripts_portable_flags() -
     assert 'CMAKE_ARGS="${CMAKE_ARGS}" pip install' in dockerfile
     for flag in ("-DGGML_NATIVE=OFF", "-DGGML_AVX512=OFF", "-DGGML_AMX_INT8=OFF"):
         assert flag in portable.group(1)
+
+
+def test_compose_llm_service_serves_a_gguf_from_its_volume_and_the_worker_points_at_it() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    cpu, gpu, worker = services["llm"], services["llm-gpu"], services["worker"]
+    # opt-in: the default deployment (extractive) starts no LM server
+    assert cpu["profiles"] == ["llm"] and gpu["profiles"] == ["gpu"]
+    assert cpu["image"].startswith("ghcr.io/ggml-org/llama.cpp:server")
+    assert gpu["image"] == "ghcr.io/ggml-org/llama.cpp:server-cuda"
+    for llm in (cpu, gpu):
+        env = llm["environment"]
+        mount = next(v for v in llm["volumes"] if v.split(":")[1] == "/models")
+        assert mount.split(":")[0] in compose["volumes"] and mount.endswith(":ro")
+        assert env["LLAMA_ARG_MODEL"].startswith("/models/") and env["LLAMA_ARG_MODEL"].endswith(".gguf}")
+        assert env["LLAMA_ARG_HOST"] == "0.0.0.0"
+        assert llm["healthcheck"]["test"][-1] == f"http://127.0.0.1:{env['LLAMA_ARG_PORT']}/health"
+    assert gpu["environment"]["LLAMA_ARG_N_GPU_LAYERS"] == "999"
+    assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    assert "llm" in gpu["networks"]["default"]["aliases"]  # the GPU server answers under the same name
+    # the worker's openai backend reaches the server by service name and port, asks for the
+    # served alias, and keeps as many windows in flight as the server has slots
+    wenv = worker["environment"]
+    port = cpu["environment"]["LLAMA_ARG_PORT"]
+    assert wenv["MEMORY_SERVICE_LLM_BASE_URL"] == f"${{MEMORY_SERVICE_LLM_BASE_URL:-http://llm:{port}/v1}}"
+    assert wenv["MEMORY_SERVICE_COMPRESSOR"] == "${MEMORY_SERVICE_COMPRESSOR:-extractive}"
+    assert wenv["MEMORY_SERVICE_LLM_MODEL"] == cpu["environment"]["LLAMA_ARG_ALIAS"]
+    assert wenv["MEMORY_SERVICE_LLM_CONCURRENCY"] == cpu["environment"]["LLAMA_ARG_N_PARALLEL"]
+    # every variable the worker sets is a setting (a typo would be silently ignored)
+    from memory_service.settings import Settings
+
+    for name in wenv:
+        assert name.removeprefix("MEMORY_SERVICE_").lower() in Settings.model_fields, name

@@ -18,6 +18,18 @@ from compressors.prompts.compression import schema_events
 REPEAT_PENALTY = 1.1
 
 
+def perf_counters(llm: Any) -> tuple[int, float, float]:
+    """llama.cpp's running totals for this context: (prompt tokens evaluated, prompt ms, generation ms).
+
+    Batches of more than one token count as prompt processing, single-token decodes as
+    generation; a prefix reused from the KV cache is not evaluated again, so not counted.
+    """
+    from llama_cpp import llama_perf_context
+
+    data = llama_perf_context(llm._ctx.ctx)
+    return int(data.n_p_eval), float(data.t_p_eval_ms), float(data.t_eval_ms)
+
+
 class LlamaCppCompressor(LMCompressor):
     name = "llama_cpp"
     enforces_schema = True
@@ -35,6 +47,7 @@ class LlamaCppCompressor(LMCompressor):
         self.llm = load_llama(model, context_tokens, threads)
 
     def _generate(self, messages: Messages, schema: dict[str, Any], deadline: float) -> Generation:
+        before = perf_counters(self.llm)
         stream = self.llm.create_chat_completion(
             messages=messages,
             response_format={"type": "json_object", "schema": schema},
@@ -57,7 +70,11 @@ class LlamaCppCompressor(LMCompressor):
                 stream.close()
                 raise GenerationTimeout(f"no complete answer within {self.timeout_s:.0f} s")
         completion = len(pieces)  # one streamed chunk per sampled token
-        return Generation("".join(pieces), max(0, self.llm.n_tokens - completion), completion)
+        evaluated, prompt_ms, generation_ms = (a - b for a, b in zip(perf_counters(self.llm), before, strict=True))
+        return Generation(
+            "".join(pieces), max(0, self.llm.n_tokens - completion), completion,
+            prompt_eval_tokens=int(evaluated), prompt_eval_seconds=prompt_ms / 1000, generation_seconds=generation_ms / 1000,
+        )
 
 
 def create_llama_cpp(**options: Any) -> LlamaCppCompressor:

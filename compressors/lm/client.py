@@ -43,6 +43,12 @@ class Generation:
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Where the backend can tell (llama.cpp's perf counters, llama-server's `timings`): prompt
+    # tokens actually evaluated (a prefix reused from the KV cache is not) and the seconds
+    # that took, and the seconds spent generating `completion_tokens`. 0 when unknown.
+    prompt_eval_tokens: int = 0
+    prompt_eval_seconds: float = 0.0
+    generation_seconds: float = 0.0
 
 
 @runtime_checkable
@@ -79,11 +85,16 @@ class TokenScorer(Protocol):
 class ModelClient(ABC):
     """An `LMClient` over one loaded model. Subclasses implement `_generate`."""
 
-    def __init__(self, model: str, timeout_s: float | None = None, max_tokens: int | None = None) -> None:
+    def __init__(
+        self, model: str, timeout_s: float | None = None, max_tokens: int | None = None, concurrency: int = 1
+    ) -> None:
         self.model = model
         self.timeout_s = float(timeout_s or DEFAULT_TIMEOUT_S)
         self.max_tokens = int(max_tokens or DEFAULT_MAX_TOKENS)
-        self._lock = threading.Lock()  # one generation at a time per loaded model
+        # Generations in flight at once: 1 for a model loaded here (one llama.cpp context);
+        # more for a server that batches concurrent requests (the `openai` backend).
+        self.concurrency = max(1, int(concurrency))
+        self._lock = threading.BoundedSemaphore(self.concurrency)
 
     @abstractmethod
     def _generate(self, messages: Messages, schema: dict[str, Any], deadline: float) -> Generation:

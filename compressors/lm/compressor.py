@@ -9,8 +9,11 @@ and `WindowResult.fallback` says why (the pipeline marks the events for a retry)
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from opentelemetry import trace
@@ -35,11 +38,26 @@ class _Usage:
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    prompt_eval_tokens: int = 0
+    prompt_eval_seconds: float = 0.0
+    generated_tokens: int = 0
+    generation_seconds: float = 0.0
 
     def add(self, generation: Generation) -> None:
         self.calls += 1
         self.prompt_tokens += generation.prompt_tokens
         self.completion_tokens += generation.completion_tokens
+        self.prompt_eval_tokens += generation.prompt_eval_tokens
+        self.prompt_eval_seconds += generation.prompt_eval_seconds
+        if generation.generation_seconds > 0:
+            self.generated_tokens += generation.completion_tokens
+            self.generation_seconds += generation.generation_seconds
+
+    def report(self, result: WindowResult) -> None:
+        for name in ("prompt_tokens", "completion_tokens", "prompt_eval_tokens", "prompt_eval_seconds",
+                     "generated_tokens", "generation_seconds"):
+            setattr(result, name, getattr(self, name))
+        result.lm_calls = self.calls
 
 
 class RepetitionGuard:
@@ -85,8 +103,10 @@ class LMCompressor(ModelClient):
     # True when the backend constrains decoding to the schema (no repair round needed).
     enforces_schema: bool = False
 
-    def __init__(self, model: str, timeout_s: float | None = None, max_tokens: int | None = None) -> None:
-        super().__init__(model, timeout_s, max_tokens)
+    def __init__(
+        self, model: str, timeout_s: float | None = None, max_tokens: int | None = None, concurrency: int = 1
+    ) -> None:
+        super().__init__(model, timeout_s, max_tokens, concurrency)
         self.fallback = ExtractiveCompressor()
 
     @property
@@ -102,7 +122,25 @@ class LMCompressor(ModelClient):
     def compress(self, window: CompressionWindow) -> list[MemoryUnitDraft]:
         return [u.draft for u in self.compress_window(window).units]
 
+    def compress_windows(self, windows: Sequence[CompressionWindow]) -> list[WindowResult]:
+        """Results for `windows`, in their order; up to `concurrency` of them asked at once.
+
+        Each window is compressed exactly as alone (its own prompt, deadline, grounding and
+        fallback): only the waiting overlaps, which a server that batches requests turns
+        into throughput.
+        """
+        if self.concurrency == 1 or len(windows) < 2:
+            return [self.compress_window(w) for w in windows]
+        # Each window runs in the caller's context (its own copy): the spans nest under the round's.
+        contexts = [contextvars.copy_context() for _ in windows]
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(windows)), thread_name_prefix=self.name) as pool:
+            return list(pool.map(lambda c, w: c.run(self.compress_window, w), contexts, windows))
+
     def compress_window(self, window: CompressionWindow) -> WindowResult:
+        with _tracer.start_as_current_span("compress.window", attributes={"events": len(window.events)}):
+            return self._compress_window(window)
+
+    def _compress_window(self, window: CompressionWindow) -> WindowResult:
         started = time.perf_counter()
         usage = _Usage()
         try:
@@ -115,9 +153,7 @@ class LMCompressor(ModelClient):
         else:
             with _tracer.start_as_current_span("compress.grounding", attributes={"units": len(units)}):
                 result = self._assemble(window, units)
-        result.lm_calls = usage.calls
-        result.prompt_tokens = usage.prompt_tokens
-        result.completion_tokens = usage.completion_tokens
+        usage.report(result)
         result.lm_seconds = time.perf_counter() - started
         return result
 

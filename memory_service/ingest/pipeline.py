@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from compressors.base import Compressor, WindowResult, compress_window
+from compressors.base import Compressor, WindowResult, compress_windows
 from compressors.cache_key import CacheIdentity, decode, encode, window_key
 from memory_service import tracing
 from memory_service.domain import CompressionWindow, Event, MemoryUnit, Scope
@@ -55,12 +56,17 @@ class CompressionStats:
     lm_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    lm_seconds: float = 0.0
+    lm_seconds: float = 0.0  # summed per window (windows in flight together each count their own wait)
+    lm_wall_seconds: float = 0.0  # wall time the rounds spent compressing uncached windows
+    prompt_eval_tokens: int = 0  # prompt processing and generation apart, where the backend measures them
+    prompt_eval_seconds: float = 0.0
+    generated_tokens: int = 0
+    generation_seconds: float = 0.0
     # cl100k tokens of the compressed events (content + tool call) and of the units written
     input_tokens: int = 0
     output_tokens: int = 0
 
-    def lm_summary(self) -> dict[str, float | int]:
+    def lm_summary(self) -> dict[str, float | int | None]:
         """What an LM compressor did, for CLI output and benchmarks."""
         return {
             "windows": self.windows,
@@ -73,6 +79,12 @@ class CompressionStats:
             "lm_prompt_tokens": self.prompt_tokens,
             "lm_completion_tokens": self.completion_tokens,
             "lm_seconds": round(self.lm_seconds, 2),
+            "lm_wall_seconds": round(self.lm_wall_seconds, 2),
+            "prompt_eval_tokens": self.prompt_eval_tokens,
+            "prompt_eval_seconds": round(self.prompt_eval_seconds, 2),
+            "prompt_eval_tokens_per_s": _rate(self.prompt_eval_tokens, self.prompt_eval_seconds),
+            "generation_seconds": round(self.generation_seconds, 2),
+            "generation_tokens_per_s": _rate(self.generated_tokens, self.generation_seconds),
         }
 
     def add(self, result: WindowResult) -> None:
@@ -85,6 +97,14 @@ class CompressionStats:
         self.prompt_tokens += result.prompt_tokens
         self.completion_tokens += result.completion_tokens
         self.lm_seconds += result.lm_seconds
+        self.prompt_eval_tokens += result.prompt_eval_tokens
+        self.prompt_eval_seconds += result.prompt_eval_seconds
+        self.generated_tokens += result.generated_tokens
+        self.generation_seconds += result.generation_seconds
+
+
+def _rate(tokens: int, seconds: float) -> float | None:
+    return round(tokens / seconds, 1) if seconds > 0 else None
 
 
 def event_tokens(event: Event) -> int:
@@ -124,9 +144,11 @@ class CompressionPipeline:
         self.cache_identity: CacheIdentity | None = getattr(compressor, "cache_identity", None)
         self.cache = CompressionCache(store) if use_cache and self.cache_identity is not None else None
         if self.cache_identity is not None:
-            # An LM takes seconds per window: smaller rounds save (and cache) work as it is done.
-            self.windows_per_batch = min(windows_per_batch, 4)
-            self.events_per_round = min(events_per_round, 64)
+            # An LM takes seconds per window: smaller rounds save (and cache) work as it is done,
+            # but each round still holds enough windows to keep `concurrency` requests in flight.
+            parallel = max(1, int(getattr(compressor, "concurrency", 1)))
+            self.windows_per_batch = min(windows_per_batch, max(4, parallel))
+            self.events_per_round = min(events_per_round, max(64, parallel * window_size))
 
     async def compress_scopes(
         self, scopes: Sequence[Scope], on_progress: Callable[[int], None] | None = None
@@ -161,7 +183,8 @@ class CompressionPipeline:
                 events += sum(len(w.events) for w in batch)
                 if events >= self.events_per_round:
                     break
-            results = await self._compress_round(jobs)
+            results, wall = await self._compress_round(jobs)
+            stats.lm_wall_seconds += wall
             texts = [u.draft.text for job in results for result in job for u in result.units]
             with tracing.span("compress.embed", attributes={"units": len(texts)}):
                 vectors = iter(await asyncio.to_thread(self.embedder.embed, texts) if texts else [])
@@ -204,8 +227,11 @@ class CompressionPipeline:
                     del queues[scope]
         return stats
 
-    async def _compress_round(self, jobs: list[tuple[Scope, list[CompressionWindow]]]) -> list[list[WindowResult]]:
-        """Compress every window of a round, reusing cached results and caching new LM results."""
+    async def _compress_round(
+        self, jobs: list[tuple[Scope, list[CompressionWindow]]]
+    ) -> tuple[list[list[WindowResult]], float]:
+        """Compress every window of a round, reusing cached results and caching new LM results;
+        also the seconds the compressor took on the uncached ones."""
         if self.cache is None or self.cache_identity is None:
             return await asyncio.to_thread(self._compress_jobs, jobs, None, {})
         identity = self.cache_identity
@@ -217,7 +243,7 @@ class CompressionPipeline:
             ]
             found = await self.cache.get_many(tenant, tenant_keys)
             cached.update({(tenant, k): v for k, v in found.items()})
-        results = await asyncio.to_thread(self._compress_jobs, jobs, keys, cached)
+        results, wall = await asyncio.to_thread(self._compress_jobs, jobs, keys, cached)
         fresh: dict[str, list[CacheEntry]] = {}
         for (scope, batch), job_keys, job_results in zip(jobs, keys, results, strict=True):
             for window, key, result in zip(batch, job_keys, job_results, strict=True):
@@ -230,28 +256,40 @@ class CompressionPipeline:
                 fresh.setdefault(scope.tenant, []).append(entry)
         for tenant, entries in fresh.items():
             await self.cache.put_many(tenant, entries)
-        return results
+        return results, wall
 
     def _compress_jobs(
         self,
         jobs: list[tuple[Scope, list[CompressionWindow]]],
         keys: list[list[str]] | None,
         cached: dict[tuple[str, str], CacheEntry],
-    ) -> list[list[WindowResult]]:
-        out = []
+    ) -> tuple[list[list[WindowResult]], float]:
+        """Every window of the round: cached ones decoded, the rest compressed in one call
+        (so a compressor with a concurrency above 1 has them all in flight), in order; and
+        the seconds that call took."""
+        found: list[list[WindowResult | None]] = []
+        missing: list[CompressionWindow] = []
         for j, (scope, batch) in enumerate(jobs):
-            job = []
+            row: list[WindowResult | None] = []
             for w, window in enumerate(batch):
                 entry = cached.get((scope.tenant, keys[j][w])) if keys is not None else None
-                job.append(self._compress_window(window, entry))
-            out.append(job)
-        return out
+                units = decode(entry.drafts, window) if entry is not None else None
+                row.append(WindowResult(units, cached=True) if units is not None else None)
+                if units is None:
+                    missing.append(window)
+            found.append(row)
+        started = time.perf_counter()
+        cached_windows = sum(len(row) for row in found) - len(missing)
+        with tracing.span("compress.windows", attributes={"windows": len(missing), "cached": cached_windows}):
+            fresh = iter(compress_windows(self.compressor, missing))
+        wall = time.perf_counter() - started if missing else 0.0
+        return [
+            [self._cited_in_window(window, result if result is not None else next(fresh)) for window, result in zip(batch, row, strict=True)]
+            for (_, batch), row in zip(jobs, found, strict=True)
+        ], wall
 
-    def _compress_window(self, window: CompressionWindow, entry: CacheEntry | None = None) -> WindowResult:
-        with tracing.span("compress.window", attributes={"events": len(window.events)}) as current:
-            units = decode(entry.drafts, window) if entry is not None else None
-            result = WindowResult(units, cached=True) if units is not None else compress_window(self.compressor, window)
-            current.set_attribute("cached", result.cached)
+    def _cited_in_window(self, window: CompressionWindow, result: WindowResult) -> WindowResult:
+        """`result` without units that cite no event of `window` (and each unit's citations outside it)."""
         allowed = {e.event_id for e in window.events}
         kept = []
         for unit in result.units:

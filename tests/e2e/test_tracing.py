@@ -97,7 +97,7 @@ def test_ingest_and_context_stages_are_spans_nested_under_their_operation(
         )
         assert answer.status_code == 200 and "Porto" in answer.json()["context"]
         wanted = {
-            "ingest.validate", "ingest.store", "compress.window", "compress.embed", "index.sync",
+            "ingest.validate", "ingest.store", "compress.windows", "compress.window", "compress.embed", "index.sync",
             "context", "context.analysis", "context.candidates.dense", "context.candidates.lexical",
             "context.candidates.entity", "context.candidates.time", "context.fusion", "context.answerability",
             "context.selection", "context.packing",

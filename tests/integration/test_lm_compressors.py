@@ -65,7 +65,11 @@ def test_default_model_is_the_packaged_gguf() -> None:
 def test_llama_cpp_answer_is_schema_valid_and_cites_only_the_window(llama: LlamaCppCompressor) -> None:
     window = agent_window()
     schema = unit_schema(len(window.events))
+    llama.llm.reset()  # nothing in the KV cache to reuse: the whole prompt is evaluated
     generation = llama._generate(prompt.messages(window), schema, time.perf_counter() + 600)
+    # prompt processing and generation measured apart (llama.cpp's perf counters)
+    assert generation.prompt_eval_tokens == generation.prompt_tokens > 0
+    assert generation.prompt_eval_seconds > 0 and generation.generation_seconds > 0
     try:
         answer = json.loads(generation.text)
     except json.JSONDecodeError:  # stopped early (a repeated unit): what came before is complete
@@ -85,6 +89,8 @@ def test_llama_cpp_units_are_grounded_with_provenance_in_the_window(llama: Llama
     result = llama.compress_window(window)
     assert result.fallback is None and result.lm_calls == 1 and result.lm_units >= 1
     assert result.completion_tokens > 0 and result.prompt_tokens > 0
+    assert result.generated_tokens == result.completion_tokens and result.generation_seconds > 0
+    assert result.prompt_eval_tokens <= result.prompt_tokens  # a prefix reused from the KV cache is not evaluated
     ids = {e.event_id for e in window.events}
     for unit in result.units:
         assert set(unit.draft.source_event_ids) <= ids
