@@ -1,0 +1,213 @@
+"""The service as one tenant grows (issue 15, item 1): context latency for a user's scope and for
+the whole tenant, process RSS, FAISS build / IVF rebuild / save / load / catch-up, and the SQL
+candidate lookups, on SQLite and PostgreSQL.
+
+    python -m benchmarks.scale --locomo ../shared/bench/locomo/locomo_dev.json \
+        --sizes 10000,100000 --backends sqlite,postgres --out benchmarks/results/scale.json
+
+One tenant, one agent, users of `--per-user` units each (user-0 is "a user's scope"; the
+agent's scope is the whole tenant), loaded in turn to each size. Unit texts are LoCoMo dev
+turns as extractive units with generated speaker names and event times at `--per-day` a day;
+embeddings are `--distinct` real embeddings replicated with noise (as
+`benchmarks/consolidation_scale.py` does: same loader). Bulk units go into SQL in batches and
+straight into the tenant's FAISS index ("faiss_add_s"); then the index is rebuilt as IVF where
+it is past `MEMORY_SERVICE_ANN_THRESHOLD` ("ivf_build_s"), and 1,000 more units go through the
+change log ("catch_up_1000_s", the path compressed units take). Queries are real LoCoMo
+questions with the real embedder, through `MemoryService.context` at 512 tokens, warm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.progress import track
+
+from benchmarks.consolidation_scale import T0, names, noisy, turn_texts
+from memory_service.domain import MemoryUnitDraft, Scope
+from memory_service.eval import locomo
+from memory_service.index.embedding import SentenceTransformerEmbedder, to_bytes
+from memory_service.service import MemoryService
+from memory_service.settings import Settings
+from stores.sql.rows import NewUnit, insert_units
+from stores.vector_index import VectorIndexes
+from tests.server import create_database, drop_database
+
+AGENT = "agent"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def scope_of(i: int, per_user: int) -> Scope:
+    return Scope(user_id=f"user-{i // per_user}", agent_id=AGENT)
+
+
+def rss_mb() -> float:
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def new_unit(text: str, name: str, when: datetime, vector: np.ndarray, source: str, scope: Scope) -> NewUnit:
+    draft = MemoryUnitDraft(text=f"{name} said: {text}", persons=[name], keywords=text.lower().split()[:4],
+                            event_time=when, source_event_ids=[source])
+    return NewUnit(draft=draft, scope=scope, embedding=to_bytes(vector), compressor="extractive", compressor_version="2")
+
+
+async def bulk_load(service: MemoryService, start: int, stop: int, data: dict[str, Any], args: argparse.Namespace,
+                    rng: np.random.Generator) -> tuple[float, float]:
+    """Units start..stop-1 into SQL and straight into FAISS: (SQL seconds, FAISS seconds)."""
+    sql_s = faiss_s = 0.0
+    index = service.indexes.tenant("local")
+    step = timedelta(days=1) / args.per_day
+    for lo in range(start, stop, 5000):
+        hi = min(stop, lo + 5000)
+        picks = rng.integers(0, len(data["base"]), hi - lo)
+        vectors = noisy(data["base"][picks], args.noise, rng)
+        new = [new_unit(data["texts"][p], data["people"][i % len(data["people"])], T0 + step * i, v, f"bulk/{i}",
+                        scope_of(i, args.per_user))
+               for i, p, v in zip(range(lo, hi), picks, vectors, strict=True)]
+        started = time.perf_counter()
+        async with service.store.session() as session, session.begin():
+            created = await insert_units(session, "local", new, datetime.now(UTC), consolidated=True)
+        sql_s += time.perf_counter() - started
+        started = time.perf_counter()
+        with service.indexes.lock:
+            index.index.add_with_ids(vectors, np.asarray([u.id for u in created], dtype=np.int64))
+        faiss_s += time.perf_counter() - started
+    return sql_s, faiss_s
+
+
+async def timed(calls: list[Callable[[], Awaitable[Any]]]) -> dict[str, float]:
+    times = []
+    for call in calls:
+        started = time.perf_counter()
+        await call()
+        times.append((time.perf_counter() - started) * 1000)
+    return {"p50_ms": round(float(np.percentile(times, 50)), 2), "p95_ms": round(float(np.percentile(times, 95)), 2)}
+
+
+async def measure(service: MemoryService, size: int, data: dict[str, Any], args: argparse.Namespace,
+                  rng: np.random.Generator) -> dict[str, Any]:
+    started = time.perf_counter()
+    rebuilt = await asyncio.to_thread(service.indexes.make_approximate_where_due)
+    ivf_build_s = time.perf_counter() - started
+    # 1,000 units the way compressed units come: stored with a change-log row, then caught up.
+    picks = rng.integers(0, len(data["base"]), 1000)
+    vectors = noisy(data["base"][picks], args.noise, rng)
+    when = T0 + timedelta(days=1) / args.per_day * size
+    fresh = [new_unit(data["texts"][p], data["people"][0], when, v, f"fresh/{size}/{j}", scope_of(j, args.per_user))
+             for j, (p, v) in enumerate(zip(picks, vectors, strict=True))]
+    await service.store.save_compression("local", fresh, [])
+    started = time.perf_counter()
+    await service.index_sync.catch_up()
+    catch_up_s = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = VectorIndexes(service.indexes.dim, Path(tmp), service.indexes.ann)
+        saved._tenants = dict(service.indexes._tenants)  # noqa: SLF001 (the service's indexes, written elsewhere)
+        started = time.perf_counter()
+        saved.save()
+        save_s = time.perf_counter() - started
+        loaded = VectorIndexes(service.indexes.dim, Path(tmp), service.indexes.ann)
+        started = time.perf_counter()
+        loaded.load()
+        load_s = time.perf_counter() - started
+    user, tenant = Scope(user_id="user-0", agent_id=AGENT), Scope(agent_id=AGENT)
+    questions = data["questions"]
+    out: dict[str, Any] = {
+        "size": size, "approximate": service.indexes.tenant("local").approximate, "ivf_rebuilt": bool(rebuilt),
+        "ivf_build_s": round(ivf_build_s, 2), "catch_up_1000_s": round(catch_up_s, 2),
+        "faiss_save_s": round(save_s, 2), "faiss_load_s": round(load_s, 2),
+    }
+    for name, scope in (("user_scope", user), ("whole_tenant", tenant)):
+        for q in questions[:3]:  # warm: scope ids, units, query vectors
+            await service.context(scope, q, 512)
+        out[f"context_{name}"] = await timed([lambda s=scope, q=q: service.context(s, q, 512) for q in questions])
+        stages: dict[str, list[float]] = {}
+        for q in questions:
+            for stage, ms in (await service.context(scope, q, 512)).timings_ms.items():
+                stages.setdefault(stage, []).append(ms)
+        out[f"stages_p50_ms_{name}"] = {stage: round(float(np.median(v)), 2) for stage, v in stages.items()}
+        terms = [[w for w in re.findall(r"[a-z]+", q.lower()) if len(w) > 3][:6] for q in questions]
+        out[f"sql_{name}"] = {
+            "lexical": await timed([lambda s=scope, t=t: service.store.search.lexical(s, t, 50) for t in terms]),
+            "mentioning": await timed([lambda s=scope, n=n: service.store.search.unit_ids_mentioning(s, [n]) for n in data["people"][:20]]),
+            "time_range": await timed([
+                lambda s=scope, d=d: service.store.search.unit_ids_in_time_range(s, T0 + timedelta(days=d), T0 + timedelta(days=d + 30))
+                for d in range(0, 600, 30)
+            ]),
+        }
+    out["rss_mb"] = round(rss_mb(), 1)
+    return out
+
+
+async def run_backend(backend: str, sizes: list[int], data: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(args.seed)
+    database = None
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp), database_url=None, redis_url=None)
+        if backend == "postgres":
+            database, settings.database_url = await create_database(PG_ADMIN, "ms_scale")
+        service = await MemoryService.open(settings, run_jobs=False)
+        rows = []
+        try:
+            loaded = 0
+            for size in track(sizes, description=backend):
+                sql_s, faiss_s = await bulk_load(service, loaded, size, data, args, rng)
+                loaded = size
+                row = await measure(service, size, data, args, rng)
+                rows.append({"backend": backend, "sql_load_s": round(sql_s, 1), "faiss_add_s": round(faiss_s, 2), **row})
+                print(json.dumps(rows[-1]), flush=True)
+        finally:
+            await service.close()
+            if database is not None:
+                await drop_database(PG_ADMIN, database)
+    return rows
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    texts = turn_texts(args.locomo)
+    rng = np.random.default_rng(args.seed)
+    distinct = [texts[i] for i in rng.choice(len(texts), size=min(args.distinct, len(texts)), replace=False)]
+    embedder = SentenceTransformerEmbedder()
+    base = np.asarray(embedder.embed(distinct), dtype=np.float32)
+    questions = [q.question for s in locomo.select_samples(args.locomo, None) for q in locomo.sample_questions(s)]
+    questions = [questions[i] for i in rng.choice(len(questions), size=min(args.queries, len(questions)), replace=False)]
+    data = {"texts": distinct, "base": base, "people": names(args.names), "questions": questions}
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = [row for backend in args.backends.split(",") for row in await run_backend(backend, sizes, data, args)]
+    return {"embeddings": "bulk: real embeddings of --distinct LoCoMo turns replicated with Gaussian noise; "
+                          "queries: real embeddings", "per_user": args.per_user, "rows": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--locomo", type=Path, required=True)
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--per-user", type=int, default=10_000)
+    parser.add_argument("--per-day", type=int, default=200)
+    parser.add_argument("--names", type=int, default=200)
+    parser.add_argument("--distinct", type=int, default=2000)
+    parser.add_argument("--queries", type=int, default=40)
+    parser.add_argument("--noise", type=float, default=0.045)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    report = asyncio.run(run(args))
+    text = json.dumps(report, indent=1)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
