@@ -12,7 +12,6 @@ real embeddings of the dev sets' questions. Each IVF index is built the way a te
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ import faiss
 import numpy as np
 from rich.progress import track
 
+from benchmarks.output import emit
 from memory_service.eval import locomo
 from memory_service.index.embedding import SentenceTransformerEmbedder
 from stores.vector_index import AnnConfig, build_ivf
@@ -133,11 +133,7 @@ def main() -> None:
         for s in track(args.sizes.split(","), description="sizes")
     ]
     report = {"base_vectors": len(base), "queries": len(queries), "noise": args.noise, "threads": faiss.omp_get_max_threads(), "rows": rows}
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

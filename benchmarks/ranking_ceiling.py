@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 from rich.progress import track
 
+from benchmarks.output import emit
 from benchmarks.query_context import ingest_once
 from memory_service.context.packing import pack
 from memory_service.context.retrieval import Candidate
@@ -139,11 +139,7 @@ def main() -> None:
     headline = [int(c) for c in args.headline.split(",")] if args.headline else None
     args.data_dir.mkdir(parents=True, exist_ok=True)
     report = asyncio.run(measure(args.file, args.data_dir, args.budget, headline))
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import numpy as np
 from rich.progress import track
 
 from benchmarks.consolidation_scale import T0, names, noisy, turn_texts
+from benchmarks.output import emit
 from memory_service.domain import MemoryUnitDraft, Scope
 from memory_service.eval import locomo
 from memory_service.index.embedding import SentenceTransformerEmbedder, to_bytes
@@ -202,11 +203,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     report = asyncio.run(run(args))
-    text = json.dumps(report, indent=1)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":
