@@ -21,6 +21,7 @@ import faiss
 import numpy as np
 from rich.progress import track
 
+from benchmarks.consolidation_scale import noisy
 from benchmarks.output import emit
 from memory_service.eval import locomo
 from memory_service.index.embedding import SentenceTransformerEmbedder
@@ -38,13 +39,6 @@ def texts(paths: tuple[Path, ...]) -> tuple[list[str], list[str]]:
             turns += [t.content[:1000] for t in locomo.sample_turns(sample)]
             questions += [q.question for q in locomo.sample_questions(sample)]
     return turns, questions
-
-
-def replicate(base: np.ndarray, size: int, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    rows = base[rng.integers(0, len(base), size)]
-    out = rows + rng.normal(0.0, sigma, rows.shape).astype(np.float32)
-    out /= np.linalg.norm(out, axis=1, keepdims=True)
-    return out.astype(np.float32)
 
 
 def timed_search(index: faiss.Index, queries: np.ndarray, k: int, params: faiss.SearchParameters | None) -> tuple[np.ndarray, list[float]]:
@@ -66,7 +60,7 @@ def measure(
     size: int, base: np.ndarray, queries: np.ndarray, nprobes: list[int], sigma: float, seed: int, scope: int
 ) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
-    vectors = replicate(base, size, sigma, rng)
+    vectors = noisy(base[rng.integers(0, len(base), size)], sigma, rng)
     ids = np.arange(size, dtype=np.int64)
     flat = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
     flat.add_with_ids(vectors, ids)

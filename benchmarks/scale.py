@@ -10,7 +10,7 @@ agent's scope is the whole tenant), loaded in turn to each size. Unit texts are 
 turns as extractive units with generated speaker names and event times at `--per-day` a day;
 embeddings are `--distinct` real embeddings replicated with noise (as
 `benchmarks/consolidation_scale.py` does: same loader). Bulk units go into SQL in batches and
-straight into the tenant's FAISS index ("faiss_add_s"); then the index is rebuilt as IVF where
+straight into the tenant's FAISS index ("faiss_add_s"; `consolidation_scale.bulk_load`); then the index is rebuilt as IVF where
 it is past `MEMORY_SERVICE_ANN_THRESHOLD` ("ivf_build_s"), and 1,000 more units go through the
 change log ("catch_up_1000_s", the path compressed units take). Queries are real LoCoMo
 questions with the real embedder, through `MemoryService.context` at 512 tokens, warm.
@@ -25,21 +25,20 @@ import re
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rich.progress import track
 
-from benchmarks.consolidation_scale import T0, names, noisy, turn_texts
+from benchmarks.consolidation_scale import T0, bulk_load, names, noisy, turn_texts, unit
 from benchmarks.output import emit
-from memory_service.domain import MemoryUnitDraft, Scope
+from memory_service.domain import Scope
 from memory_service.eval import locomo
-from memory_service.index.embedding import SentenceTransformerEmbedder, to_bytes
+from memory_service.index.embedding import SentenceTransformerEmbedder
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
-from stores.sql.rows import NewUnit, insert_units
 from stores.vector_index import VectorIndexes
 from tests.server import create_database, drop_database
 
@@ -54,36 +53,6 @@ def scope_of(i: int, per_user: int) -> Scope:
 def rss_mb() -> float:
     status = Path("/proc/self/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
-
-
-def new_unit(text: str, name: str, when: datetime, vector: np.ndarray, source: str, scope: Scope) -> NewUnit:
-    draft = MemoryUnitDraft(text=f"{name} said: {text}", persons=[name], keywords=text.lower().split()[:4],
-                            event_time=when, source_event_ids=[source])
-    return NewUnit(draft=draft, scope=scope, embedding=to_bytes(vector), compressor="extractive", compressor_version="2")
-
-
-async def bulk_load(service: MemoryService, start: int, stop: int, data: dict[str, Any], args: argparse.Namespace,
-                    rng: np.random.Generator) -> tuple[float, float]:
-    """Units start..stop-1 into SQL and straight into FAISS: (SQL seconds, FAISS seconds)."""
-    sql_s = faiss_s = 0.0
-    index = service.indexes.tenant("local")
-    step = timedelta(days=1) / args.per_day
-    for lo in range(start, stop, 5000):
-        hi = min(stop, lo + 5000)
-        picks = rng.integers(0, len(data["base"]), hi - lo)
-        vectors = noisy(data["base"][picks], args.noise, rng)
-        new = [new_unit(data["texts"][p], data["people"][i % len(data["people"])], T0 + step * i, v, f"bulk/{i}",
-                        scope_of(i, args.per_user))
-               for i, p, v in zip(range(lo, hi), picks, vectors, strict=True)]
-        started = time.perf_counter()
-        async with service.store.session() as session, session.begin():
-            created = await insert_units(session, "local", new, datetime.now(UTC), consolidated=True)
-        sql_s += time.perf_counter() - started
-        started = time.perf_counter()
-        with service.indexes.lock:
-            index.index.add_with_ids(vectors, np.asarray([u.id for u in created], dtype=np.int64))
-        faiss_s += time.perf_counter() - started
-    return sql_s, faiss_s
 
 
 async def timed(calls: list[Callable[[], Awaitable[Any]]]) -> dict[str, float]:
@@ -104,22 +73,19 @@ async def measure(service: MemoryService, size: int, data: dict[str, Any], args:
     picks = rng.integers(0, len(data["base"]), 1000)
     vectors = noisy(data["base"][picks], args.noise, rng)
     when = T0 + timedelta(days=1) / args.per_day * size
-    fresh = [new_unit(data["texts"][p], data["people"][0], when, v, f"fresh/{size}/{j}", scope_of(j, args.per_user))
+    fresh = [unit(data["texts"][p], data["people"][0], when, v, f"fresh/{size}/{j}", scope_of(j, args.per_user))
              for j, (p, v) in enumerate(zip(picks, vectors, strict=True))]
     await service.store.save_compression("local", fresh, [])
     started = time.perf_counter()
     await service.index_sync.catch_up()
     catch_up_s = time.perf_counter() - started
-    with tempfile.TemporaryDirectory() as tmp:
-        saved = VectorIndexes(service.indexes.dim, Path(tmp), service.indexes.ann)
-        saved._tenants = dict(service.indexes._tenants)  # noqa: SLF001 (the service's indexes, written elsewhere)
-        started = time.perf_counter()
-        saved.save()
-        save_s = time.perf_counter() - started
-        loaded = VectorIndexes(service.indexes.dim, Path(tmp), service.indexes.ann)
-        started = time.perf_counter()
-        loaded.load()
-        load_s = time.perf_counter() - started
+    started = time.perf_counter()
+    service.indexes.save()  # under the service's data dir
+    save_s = time.perf_counter() - started
+    loaded = VectorIndexes(service.indexes.dim, service.indexes.directory, service.indexes.ann)
+    started = time.perf_counter()
+    loaded.load()
+    load_s = time.perf_counter() - started
     user, tenant = Scope(user_id="user-0", agent_id=AGENT), Scope(agent_id=AGENT)
     questions = data["questions"]
     out: dict[str, Any] = {
@@ -161,7 +127,10 @@ async def run_backend(backend: str, sizes: list[int], data: dict[str, Any], args
         try:
             loaded = 0
             for size in track(sizes, description=backend):
-                sql_s, faiss_s = await bulk_load(service, loaded, size, data, args, rng)
+                sql_s, faiss_s = await bulk_load(
+                    service, loaded, size, data["texts"], data["base"], data["people"], args.per_day, args.noise, rng,
+                    lambda i: scope_of(i, args.per_user),
+                )
                 loaded = size
                 row = await measure(service, size, data, args, rng)
                 rows.append({"backend": backend, "sql_load_s": round(sql_s, 1), "faiss_add_s": round(faiss_s, 2), **row})
