@@ -34,6 +34,10 @@ class LRU(Generic[K, V]):
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
 
+    def key_list(self) -> list[K]:
+        with self._lock:
+            return list(self._items)
+
     def evict(self, keys: Iterable[K]) -> None:
         with self._lock:
             for key in keys:

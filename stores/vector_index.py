@@ -48,6 +48,7 @@ class AnnConfig:
     threshold: int = 100_000  # vectors at which the flat index is rebuilt as IVF; 0 = never
     nprobe: int = 64  # lists probed per query
     exact_scope: int = 50_000  # allowed ids at or below which a query probes every list
+    direct_scope: int = 20_000  # allowed ids at or below which a scope's vectors are gathered and searched exactly
     train_per_list: int = 40  # training sample: this many vectors per list (at most what is held)
 
 
@@ -78,6 +79,63 @@ def build_ivf(ids: np.ndarray, vectors: np.ndarray, config: AnnConfig, seed: int
     ivf.add_with_ids(np.ascontiguousarray(vectors), ids)
     ivf.nprobe = config.nprobe
     return ivf
+
+
+class AllowedIds:
+    """The ids a query scope may see, with what searching them needs built once per scope.
+
+    Hashing 10^6 ids into an `IDSelectorBatch`, or into a Python set, costs tens of
+    milliseconds: the retriever caches one `AllowedIds` per scope (until the change log
+    says otherwise) and every search of that scope reuses them.
+    """
+
+    def __init__(self, ids: Sequence[int]) -> None:
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self._selector: faiss.IDSelector | None = None
+        self._members: frozenset[int] | None = None
+        self._sorted: np.ndarray | None = None
+        # The ids' vectors, sorted by id (`gather_vectors`), for an exact search without FAISS.
+        self.vectors: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def selector(self) -> faiss.IDSelector:
+        if self._selector is None:
+            self._selector = faiss.IDSelectorBatch(self.ids)
+        return self._selector
+
+    @property
+    def members(self) -> frozenset[int]:
+        if self._members is None:
+            self._members = frozenset(self.ids.tolist())
+        return self._members
+
+    @property
+    def sorted_ids(self) -> np.ndarray:
+        if self._sorted is None:
+            self._sorted = np.unique(self.ids)
+        return self._sorted
+
+    def rows_of(self, ids: Sequence[int]) -> np.ndarray | None:
+        """Positions of `ids` in `sorted_ids`, or None when one of them is not among these ids."""
+        wanted = np.asarray(ids, dtype=np.int64)
+        rows = np.searchsorted(self.sorted_ids, wanted)
+        if len(rows) and (rows.max() >= len(self.sorted_ids) or not np.array_equal(self.sorted_ids[rows], wanted)):
+            return None
+        return rows
+
+
+def exact_top_k(vectors: np.ndarray, ids: np.ndarray, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The `k` best inner products of `query` with the rows of `vectors` (ids alongside), best first."""
+    scores = vectors @ query
+    k = min(k, len(scores))
+    if k <= 0:
+        return []
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return [(int(ids[i]), float(scores[i])) for i in top]
 
 
 class TenantIndex:
@@ -123,7 +181,9 @@ class TenantIndex:
         if len(ids):
             self.index.remove_ids(np.asarray(ids, dtype=np.int64))
 
-    def search(self, vector: np.ndarray, k: int, allowed_ids: Sequence[int] | None = None) -> list[tuple[int, float]]:
+    def search(
+        self, vector: np.ndarray, k: int, allowed_ids: Sequence[int] | AllowedIds | None = None
+    ) -> list[tuple[int, float]]:
         if len(self) == 0 or k <= 0:
             return []
         query = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
@@ -132,10 +192,36 @@ class TenantIndex:
         else:
             if not len(allowed_ids):
                 return []
-            selector = faiss.IDSelectorBatch(np.asarray(allowed_ids, dtype=np.int64))
-            params = self._params(selector, len(allowed_ids))
-            scores, ids = self.index.search(query, min(k, len(allowed_ids)), params=params)
+            allowed = allowed_ids if isinstance(allowed_ids, AllowedIds) else AllowedIds(allowed_ids)
+            if allowed.vectors is not None:
+                return exact_top_k(allowed.vectors, allowed.sorted_ids, query[0], k)
+            params = self._params(allowed.selector, len(allowed))
+            scores, ids = self.index.search(query, min(k, len(allowed)), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
+
+    def search_within(
+        self, vector: np.ndarray, k: int, ids: Sequence[int], scope: AllowedIds
+    ) -> list[tuple[int, float]]:
+        """`search` over `ids`, a subset of `scope`: from the scope's gathered vectors when it has
+        them (no selector to build, no list to probe), else through FAISS."""
+        if scope.vectors is not None and len(ids):
+            rows = scope.rows_of(ids)
+            if rows is not None:
+                query = np.asarray(vector, dtype=np.float32).reshape(-1)
+                return exact_top_k(scope.vectors[rows], scope.sorted_ids[rows], query, k)
+        return self.search(vector, k, ids)
+
+    def gather_vectors(self, allowed: AllowedIds) -> bool:
+        """Give `allowed` its vectors (sorted by id) when it is small enough for an exact search
+        without FAISS and the index is approximate (an IVF search of a small scope probes every
+        list: 10^6 vectors checked for 10^4 allowed). False when not gathered."""
+        if not self.approximate or len(allowed) > self.ann.direct_scope or not len(allowed):
+            return False
+        try:
+            allowed.vectors = np.ascontiguousarray(self.index.reconstruct_batch(allowed.sorted_ids), dtype=np.float32)
+        except (RuntimeError, AssertionError):  # an id not in the index yet: FAISS it is
+            return False
+        return True
 
     def search_many(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The `k` nearest stored vectors of each row of `vectors` over the whole tenant:

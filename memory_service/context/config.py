@@ -26,6 +26,9 @@ class RetrievalConfig:
     neighbour_weight: float = 0.2
     entity_boost: float = 0.1
     time_boost: float = 0.5
+    # the symbolic lookups (units naming an entity, units in a time range) return at most this many,
+    # the latest first: past it, ranking them all by meaning costs more than it finds
+    symbolic_limit: int = 20_000
     decay_half_life_days: float = 30.0  # importance decay (`context.importance.DecayPolicy`)
     importance_weight: float = 0.2
     ranker: str | None = None  # learned fusion (`context.ranking`): "default" = the packaged model, a path, None = hand-set

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +24,7 @@ from memory_service.index.sync import IndexSync
 from stores.lru import LRU
 from stores.sql.changes import UnitChange
 from stores.sql.store import SqlStore
-from stores.vector_index import TenantIndex, VectorIndexes
+from stores.vector_index import AllowedIds, TenantIndex, VectorIndexes
 
 
 @dataclass
@@ -84,34 +85,47 @@ class HybridRetriever:
         self.neighbour_weight = config.neighbour_weight
         self.entity_boost = config.entity_boost
         self.time_boost = config.time_boost
+        self.symbolic_limit = config.symbolic_limit
         self.decay = decay
         self.ranker = ranker
         # Unit rows and per-scope id lists, valid until the change log says otherwise.
         self._units: LRU[int, MemoryUnit] = LRU(100_000)
-        self._scope_ids: LRU[Scope, list[int]] = LRU(1024)
+        self._scope_ids: LRU[Scope, AllowedIds] = LRU(1024)
+        # Scopes whose vectors are gathered (small scopes of an approximate index), oldest first:
+        # the memory they hold is bounded by this many times `AnnConfig.direct_scope` vectors.
+        self._gathered: deque[AllowedIds] = deque()
+        self.gathered_scopes = 8
         self._neighbour_maps: LRU[Scope, dict[int, tuple[int, ...]]] = LRU(256)
         self._query_vectors: LRU[str, np.ndarray] = LRU(1024)
         index_sync.listeners.append(self._invalidate)
 
     def _invalidate(self, changes: list[UnitChange] | None) -> None:
-        self._scope_ids.clear()
-        self._neighbour_maps.clear()
         if changes is None:
+            self._scope_ids.clear()
+            self._neighbour_maps.clear()
             self._units.clear()
-        else:
-            self._units.evict(c.unit_id for c in changes)
+            return
+        # Only the changed tenants' scopes: another tenant's writes leave a scope's ids as they are.
+        tenants = {c.tenant for c in changes}
+        for cache in (self._scope_ids, self._neighbour_maps):
+            cache.evict([scope for scope in cache.key_list() if scope.tenant in tenants])
+        self._units.evict(c.unit_id for c in changes)
 
-    async def _allowed_ids(self, scope: Scope, as_of: datetime | None) -> list[int]:
+    async def _allowed_ids(self, scope: Scope, as_of: datetime | None) -> AllowedIds:
         if as_of is not None:
-            return await self.store.search.unit_ids_in_scope(scope, as_of)
+            return AllowedIds(await self.store.search.unit_ids_in_scope(scope, as_of))
         ids = self._scope_ids.get(scope)
         if ids is None:
-            ids = await self.store.search.unit_ids_in_scope(scope)
+            ids = AllowedIds(await self.store.search.unit_ids_in_scope(scope))
+            if await asyncio.to_thread(self.indexes.tenant(scope.tenant).gather_vectors, ids):
+                self._gathered.append(ids)
+                while len(self._gathered) > self.gathered_scopes:
+                    self._gathered.popleft().vectors = None
             self._scope_ids.put(scope, ids)
         return ids
 
     async def _dense(
-        self, query: str, index: TenantIndex, k: int, allowed: list[int]
+        self, query: str, index: TenantIndex, k: int, allowed: AllowedIds
     ) -> tuple[np.ndarray, list[tuple[int, float]]]:
         """The query vector and the `k` nearest allowed units."""
         vector = await self._query_vector(query)
@@ -161,7 +175,7 @@ class HybridRetriever:
         await self.index_sync.catch_up()
         allowed = await self._allowed_ids(scope, as_of)
         timings["scope_ms"] = (time.perf_counter() - started) * 1000
-        if not allowed:
+        if not len(allowed):
             return RetrievalResult([], 0, timings, analysis)
 
         started = time.perf_counter()
@@ -177,28 +191,32 @@ class HybridRetriever:
             ),
             tracing.traced(
                 "context.candidates.entity",
-                self.store.search.unit_ids_mentioning(scope, analysis.entities, as_of) if analysis.entities else _nothing(),
+                self.store.search.unit_ids_mentioning(scope, analysis.entities, as_of, self.symbolic_limit)
+                if analysis.entities
+                else _nothing(),
             ),
             tracing.traced(
                 "context.candidates.time",
-                self.store.search.unit_ids_in_time_range(scope, time_range.start, time_range.end, as_of)
+                self.store.search.unit_ids_in_time_range(
+                    scope, time_range.start, time_range.end, as_of, self.symbolic_limit
+                )
                 if time_range is not None
                 else _nothing(),
             ),
         )
-        visible = set(allowed)
+        # Lexical search sees closed units too when looking back; the symbolic lookups
+        # already apply the scope's validity themselves.
         if include_closed:
-            lexical = [(i, score) for i, score in lexical if i in visible]
+            lexical = [(i, score) for i, score in lexical if i in allowed.members]
         rankings: list[list[int]] = [[i for i, _ in dense], [i for i, _ in lexical]]
         # Symbolic: units naming a mentioned entity / in the asked-about time, ranked by meaning.
-        entity_ids = [i for i in mentioning if i in visible]
-        range_ids = [i for i in in_range if i in visible]
+        entity_ids, range_ids = list(mentioning), list(in_range)
         with tracing.span("context.candidates.symbolic"):
             # A name every unit carries (a speaker of the whole history) says nothing.
             if entity_ids and len(entity_ids) < 0.5 * len(allowed):
-                rankings.append([i for i, _ in index.search(vector, k, entity_ids)])
+                rankings.append([i for i, _ in index.search_within(vector, k, entity_ids, allowed)])
             if range_ids:
-                rankings.append([i for i, _ in index.search(vector, k, range_ids)])
+                rankings.append([i for i, _ in index.search_within(vector, k, range_ids, allowed)])
         timings["search_ms"] = (time.perf_counter() - started) * 1000
 
         pool = dict.fromkeys(i for ranking in rankings for i in ranking)
@@ -212,7 +230,7 @@ class HybridRetriever:
                 extra = expansion_terms([top_units[i] for i in top if i in top_units], analysis.terms)
                 if extra:
                     found = await self.store.search.lexical(scope, extra, k, include_closed)
-                    second_lexical = {i: score for i, score in found if i in visible}
+                    second_lexical = {i: score for i, score in found if not include_closed or i in allowed.members}
                     pool.update(dict.fromkeys(second_lexical))
             timings["expand_ms"] = (time.perf_counter() - started) * 1000
 

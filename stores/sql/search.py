@@ -9,17 +9,19 @@ timeline) are plain filters on the unit columns.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from compressors.text.words import lexical_terms
 from memory_service.domain import Scope
 from stores.sql.engine import session_factory
 from stores.sql.scoping import in_scope, valid_at
-from stores.sql.tables import MemoryUnitRow
+from stores.sql.tables import MemoryUnitRow, UtcDateTime
 
 
 class UnitSearch:
@@ -77,24 +79,92 @@ class UnitSearch:
     # -- symbolic lookups for query analysis (tenant + scope filtered) ---------
 
     async def unit_ids_in_time_range(
-        self, scope: Scope, start: datetime | None, end: datetime | None, as_of: datetime | None = None
+        self,
+        scope: Scope,
+        start: datetime | None,
+        end: datetime | None,
+        as_of: datetime | None = None,
+        limit: int | None = None,
     ) -> list[int]:
-        """Visible units whose event time (or, lacking one, valid_from) is in [start, end)."""
-        when = func.coalesce(MemoryUnitRow.event_time, MemoryUnitRow.valid_from)
+        """Visible units whose event time (or, lacking one, valid_from) is in [start, end): the
+        latest `limit` of them by that time (all when None). An index on (tenant, that time),
+        migration 0007, makes it a range scan."""
+        when = event_when(MemoryUnitRow)
         stmt = valid_at(in_scope(select(MemoryUnitRow.id), MemoryUnitRow, scope), as_of)
         if start is not None:
             stmt = stmt.where(when >= start)
         if end is not None:
             stmt = stmt.where(when < end)
+        if limit is not None:
+            stmt = stmt.order_by(when.desc()).limit(limit)
         async with self._sessions() as session:
             return list(await session.scalars(stmt))
 
-    async def unit_ids_mentioning(self, scope: Scope, names: Sequence[str], as_of: datetime | None = None) -> list[int]:
-        """Visible units whose persons or entities include one of `names` (case-insensitive)."""
+    async def unit_ids_mentioning(
+        self, scope: Scope, names: Sequence[str], as_of: datetime | None = None, limit: int | None = None
+    ) -> list[int]:
+        """Visible units whose persons or entities include one of `names` (case-insensitive), newest
+        first, at most `limit` (all when None).
+
+        The full-text index finds the units whose search text holds a name as a phrase (the
+        search text carries every person and entity), and the exact check runs on those rows
+        only: an index lookup instead of a scan of the scope's units. A name the index has no
+        words for (only stop words to PostgreSQL's parser) is checked by the scan.
+        """
         wanted = sorted({n.strip().lower() for n in names if n.strip()})
         if not wanted:
             return []
-        params = {f"n{i}": name for i, name in enumerate(wanted)}
+        indexable, unindexable = await self._split_indexable(wanted)
+        rows: list[Any] = []
+        if indexable:
+            rows += await self._mention_candidates(scope, indexable, as_of)
+        if unindexable:
+            rows += await self._mention_scan(scope, unindexable, as_of)
+        names_wanted = set(wanted)
+        found = sorted(
+            {int(r[0]) for r in rows if names_wanted & {str(v).lower() for v in (*_json_list(r[1]), *_json_list(r[2]))}},
+            reverse=True,
+        )
+        return found if limit is None else found[:limit]
+
+    async def _split_indexable(self, names: list[str]) -> tuple[list[str], list[str]]:
+        """Names the full-text index can find, and names it cannot (no word it indexes)."""
+        if self.dialect == "sqlite":  # FTS5 (unicode61) indexes every word
+            return [n for n in names if lexical_terms(n)], [n for n in names if not lexical_terms(n)]
+        params = {f"n{i}": name for i, name in enumerate(names)}
+        columns = ", ".join(f"numnode(phraseto_tsquery('english', :{key}))" for key in params)
+        async with self.engine.connect() as conn:
+            nodes = (await conn.execute(text(f"SELECT {columns}"), params)).one()
+        return [n for n, c in zip(names, nodes, strict=True) if c], [n for n, c in zip(names, nodes, strict=True) if not c]
+
+    async def _mention_candidates(self, scope: Scope, names: list[str], as_of: datetime | None) -> list[Any]:
+        """(id, persons, entities) of visible units whose search text holds one of `names` as a phrase."""
+        where, params = _scope_where(scope, as_of)
+        if self.dialect == "sqlite":
+            params["q"] = " OR ".join('"' + n.replace('"', '""') + '"' for n in names)
+            sql = (
+                "SELECT u.id, u.persons, u.entities FROM memory_units_fts "
+                "JOIN memory_units u ON u.id = memory_units_fts.rowid "
+                f"WHERE memory_units_fts MATCH :q AND {' AND '.join(where)}"
+            )
+        else:
+            phrases = []
+            for i, name in enumerate(names):
+                params[f"p{i}"] = name
+                phrases.append(f"phraseto_tsquery('english', :p{i})")
+            sql = (
+                "SELECT u.id, u.persons, u.entities FROM memory_units u "
+                f"WHERE u.search_tsv @@ ({' || '.join(phrases)}) AND {' AND '.join(where)}"
+            )
+        stmt = text(sql)
+        if as_of is not None:  # bound as the column's type: SQLite compares the stored text form
+            stmt = stmt.bindparams(bindparam("as_of", type_=UtcDateTime))
+        async with self.engine.connect() as conn:
+            return list((await conn.execute(stmt, params)).all())
+
+    async def _mention_scan(self, scope: Scope, names: list[str], as_of: datetime | None) -> list[Any]:
+        """(id, persons, entities) of the visible units naming one of `names`, by reading each unit's lists."""
+        params = {f"n{i}": name for i, name in enumerate(names)}
         names_sql = ", ".join(f":{key}" for key in params)
         if self.dialect == "sqlite":
             mention = "EXISTS (SELECT 1 FROM json_each(memory_units.{col}) j WHERE lower(j.value) IN ({names}))"
@@ -104,16 +174,44 @@ class UnitSearch:
                 "WHERE lower(j.v) IN ({names}))"
             )
         matched = " OR ".join(mention.format(col=col, names=names_sql) for col in ("persons", "entities"))
-        stmt = valid_at(in_scope(select(MemoryUnitRow.id), MemoryUnitRow, scope), as_of)
-        stmt = stmt.where(text(f"({matched})").bindparams(**params))
+        stmt = select(MemoryUnitRow.id, MemoryUnitRow.persons, MemoryUnitRow.entities)
+        stmt = valid_at(in_scope(stmt, MemoryUnitRow, scope), as_of).where(text(f"({matched})").bindparams(**params))
         async with self._sessions() as session:
-            return list(await session.scalars(stmt))
+            return list((await session.execute(stmt)).all())
 
     async def unit_timeline(self, scope: Scope, as_of: datetime | None = None) -> list[tuple[int, str | None]]:
         """Visible units as (id, session_id), ordered by session, then time: who is next to whom."""
-        when = func.coalesce(MemoryUnitRow.event_time, MemoryUnitRow.valid_from)
+        when = event_when(MemoryUnitRow)
         stmt = valid_at(
             in_scope(select(MemoryUnitRow.id, MemoryUnitRow.session_id), MemoryUnitRow, scope), as_of
         ).where(MemoryUnitRow.level == 0).order_by(MemoryUnitRow.session_id, when, MemoryUnitRow.id)
         async with self._sessions() as session:
             return [(int(r[0]), r[1]) for r in await session.execute(stmt)]
+
+
+def event_when(model: type[MemoryUnitRow]) -> Any:
+    """A unit's time for time-range questions: its event time, else when it became valid (indexed, 0007)."""
+    return func.coalesce(model.event_time, model.valid_from)
+
+
+def _json_list(value: Any) -> list[Any]:
+    if isinstance(value, str):
+        value = json.loads(value)
+    return list(value or [])
+
+
+def _scope_where(scope: Scope, as_of: datetime | None) -> tuple[list[str], dict[str, Any]]:
+    """`in_scope` and `valid_at` as SQL text over the alias `u`, for the hand-written full-text queries."""
+    params: dict[str, Any] = {"tenant": scope.tenant}
+    where = ["u.tenant = :tenant"]
+    for field in ("user_id", "agent_id", "session_id"):
+        value = getattr(scope, field)
+        if value is not None:
+            where.append(f"u.{field} = :{field}")
+            params[field] = value
+    if as_of is None:
+        where.append("u.valid_to IS NULL")
+    else:
+        where.append("u.valid_from <= :as_of AND (u.valid_to IS NULL OR u.valid_to > :as_of)")
+        params["as_of"] = as_of
+    return where, params

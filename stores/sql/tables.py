@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -68,6 +69,7 @@ class MemoryUnitRow(Base):
         Index("ix_units_hash", "tenant", "hash"),
         Index("ix_units_unconsolidated", "tenant", "consolidated_at"),
         Index("ix_units_owner_time", "tenant", "user_id", "agent_id", "event_time"),  # migration 0006
+        Index("ix_units_tenant_when", "tenant", text("coalesce(event_time, valid_from)")),  # migration 0007
         {"sqlite_autoincrement": True},
     )
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from sqlalchemy import update
 
 from api.app import create_app
 from memory_service.context.analysis import analyze
@@ -21,6 +22,7 @@ from memory_service.domain import EventIn, MemoryUnit, Scope
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 from memory_service.tokens import count_tokens
+from stores.sql.tables import MemoryUnitRow
 
 
 def event(eid: str, speaker: str, text: str, when: datetime, user: str = "u1", session: str = "s1") -> EventIn:
@@ -273,3 +275,49 @@ async def test_the_learned_ranker_ranks_with_the_packaged_model(settings: Settin
         assert not answer.empty and "Pixel" in answer.context
     finally:
         await service.close()
+
+
+async def test_mention_lookup_is_exact_and_newest_first(service: MemoryService) -> None:
+    """The full-text index only narrows the rows: a unit whose text names someone without listing
+    them stays out, a name of stop words alone (nothing to index) is still found, and `limit`
+    keeps the newest."""
+    t0 = datetime(2023, 5, 8, 13, tzinfo=UTC)
+    await service.ingest(
+        [event(f"g{n}", "Gina", f"I opened dance studio number {n} today.", t0 + timedelta(days=n)) for n in range(4)],
+        wait=True,
+    )
+    store, scope = service.store, Scope(user_id="u1")
+    units = sorted(await service.list_memories(scope), key=lambda u: u.id)
+    assert len(units) == 4 and all("Gina" in u.persons for u in units)
+    found = await store.search.unit_ids_mentioning(scope, ["GINA"])
+    assert found == sorted((u.id for u in units), reverse=True)
+    assert await store.search.unit_ids_mentioning(scope, ["gina"], limit=2) == found[:2]
+    assert await store.search.unit_ids_mentioning(scope, ["studio"]) == []  # in the text, not a name
+    async with service.store.session() as session:  # as written, search text carries the entities
+        await session.execute(
+            update(MemoryUnitRow)
+            .where(MemoryUnitRow.id == units[0].id)
+            .values(entities=["The Who"], search_text=units[0].text + " The Who")
+        )
+        await session.commit()
+    assert await store.search.unit_ids_mentioning(scope, ["the who"]) == [units[0].id]
+    past = await store.search.unit_ids_mentioning(scope, ["gina"], as_of=t0 + timedelta(days=1, hours=1))
+    assert set(past) <= set(found)
+    latest = await store.search.unit_ids_in_time_range(scope, t0, t0 + timedelta(days=10), limit=3)
+    assert len(latest) == 3 and units[0].id not in latest  # the latest three by event time
+
+
+async def test_another_tenants_writes_keep_a_scopes_cached_ids(service: MemoryService) -> None:
+    t0 = datetime(2023, 5, 8, 13, tzinfo=UTC)
+    await service.ingest([event("a1", "Ann", "I adopted a grey kitten.", t0)], wait=True)
+    mine = Scope(user_id="u1")
+    assert "kitten" in (await service.context(mine, "Who adopted a kitten?", 64)).context
+    cached = service.retriever._scope_ids.get(mine)
+    assert cached is not None
+    await service.ingest([event("b1", "Bo", "I bought a bike.", t0)], tenant="other", wait=True)
+    await service.index_sync.catch_up()
+    assert service.retriever._scope_ids.get(mine) is cached  # nothing of this tenant changed
+    await service.ingest([event("a2", "Ann", "I adopted a second kitten.", t0 + timedelta(days=1))], wait=True)
+    await service.index_sync.catch_up()
+    assert service.retriever._scope_ids.get(mine) is None  # this tenant changed: read again
+    assert "second kitten" in (await service.context(mine, "Who adopted a second kitten?", 64)).context

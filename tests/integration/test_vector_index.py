@@ -10,7 +10,7 @@ import faiss
 import numpy as np
 import pytest
 
-from stores.vector_index import AnnConfig, VectorIndexes
+from stores.vector_index import AllowedIds, AnnConfig, VectorIndexes
 
 PEOPLE = ["Ann", "Ben", "Chloe", "Dev", "Eva", "Farid", "Gus", "Hana", "Ivo", "Jun"]
 DOINGS = [
@@ -103,3 +103,29 @@ async def test_the_service_switches_a_growing_tenant_and_still_answers(settings,
         assert "violin" in answer.context
     finally:
         await service.close()
+
+
+def test_a_small_scope_of_an_approximate_index_is_searched_from_its_gathered_vectors(
+    vectors: np.ndarray, embedder
+) -> None:
+    ann = AnnConfig(threshold=400, nprobe=8, exact_scope=100, direct_scope=200)
+    indexes = VectorIndexes(vectors.shape[1], None, ann)
+    indexes.apply("t1", {i: vectors[i] for i in range(len(vectors))}, [], 1)
+    tenant = indexes.tenant("t1")
+    assert not tenant.gather_vectors(AllowedIds(range(50)))  # exact (flat) index: FAISS is fast there
+    assert indexes.make_approximate_where_due() == ["t1"]
+    queries = np.asarray(embedder.embed(["Who got a kitten?", "Who plays music?", "Who bakes?"]), dtype=np.float32)
+
+    scope_ids = list(range(599, 0, -3))  # 200 ids, not sorted
+    scope = AllowedIds(scope_ids)
+    assert not tenant.gather_vectors(AllowedIds(range(300)))  # past direct_scope
+    assert tenant.gather_vectors(scope) and scope.vectors is not None and scope.vectors.shape == (200, vectors.shape[1])
+    subset = scope_ids[::4]
+    for q in queries:
+        found = tenant.search(q, 10, scope)
+        assert [i for i, _ in found] == exact_top(vectors, scope_ids, q[None, :], 10)[0]
+        assert [i for i, _ in found] == [i for i, _ in tenant.search(q, 10, AllowedIds(scope_ids))]  # FAISS agrees
+        within = tenant.search_within(q, 5, subset, scope)
+        assert [i for i, _ in within] == exact_top(vectors, subset, q[None, :], 5)[0]
+        outside = tenant.search_within(q, 5, [*subset, 1], scope)  # 1 is not in the scope: FAISS answers
+        assert [i for i, _ in outside] == exact_top(vectors, [*subset, 1], q[None, :], 5)[0]
