@@ -10,6 +10,7 @@ timeline) are plain filters on the unit columns.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -25,10 +26,14 @@ from stores.sql.tables import MemoryUnitRow, UtcDateTime
 
 
 class UnitSearch:
+    # Postings a lexical query may rank: past it, its most common terms are left out (see `lexical`).
+    max_postings = 20_000
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._sessions = session_factory(engine)
+        self._pg_frequencies: tuple[float, dict[str, float], float] | None = None  # (read at, lexeme -> share, rows)
 
     async def lexical(
         self, scope: Scope, terms: Sequence[str], k: int, include_closed: bool = False
@@ -41,6 +46,7 @@ class UnitSearch:
         over a generated tsvector. Terms are OR-ed so a unit matching any query word is a
         candidate.
         """
+        terms = await self.affordable_terms(terms)
         if not terms:
             return []
         params: dict[str, Any] = {"tenant": scope.tenant, "k": k}
@@ -69,6 +75,77 @@ class UnitSearch:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(text(sql), params)).all()
         return [(int(r[0]), float(r[1])) for r in rows]
+
+    async def affordable_terms(self, terms: Sequence[str]) -> list[str]:
+        """`terms` without the most common ones once the rest already match `max_postings` units.
+
+        Neither FTS5's bm25 nor ts_rank_cd can stop early: an OR query scores every unit
+        any term matches, so its cost grows with the index (0.1-0.6 s at 10^5 units for a
+        few common words). A term in that many units adds little to BM25 (its IDF is low)
+        and the rarer terms already fill the top k, so the commonest terms go first, the
+        rarest one always stays, and order is kept. Frequencies are counted over the whole
+        table (FTS5), or read from PostgreSQL's planner statistics of the tsvector
+        (`pg_stats.most_common_elems`, refreshed by ANALYZE).
+        """
+        terms = list(dict.fromkeys(terms))
+        if len(terms) < 2:
+            return terms
+        frequency = await self._document_frequencies(terms)
+        if sum(frequency.values()) <= self.max_postings:
+            return terms
+        kept: set[str] = set()
+        total = 0
+        for term in sorted(terms, key=lambda t: frequency.get(t, 0)):
+            if kept and total + frequency.get(term, 0) > self.max_postings:
+                break
+            kept.add(term)
+            total += frequency.get(term, 0)
+        return [t for t in terms if t in kept]
+
+    async def _document_frequencies(self, terms: list[str]) -> dict[str, int]:
+        """Units each term matches (SQLite, exact), or its estimate (PostgreSQL; 0 when under the statistics' floor)."""
+        if self.dialect == "sqlite":
+            params = {f"t{i}": '"' + t.replace('"', '""') + '"' for i, t in enumerate(terms)}
+            counts = ", ".join(
+                f"(SELECT count(*) FROM memory_units_fts WHERE memory_units_fts MATCH :{key})" for key in params
+            )
+            async with self.engine.connect() as conn:
+                row = (await conn.execute(text(f"SELECT {counts}"), params)).one()
+            return {t: int(c) for t, c in zip(terms, row, strict=True)}
+        shares, rows = await self._pg_lexeme_shares()
+        if not shares:
+            return {}
+        params = {f"t{i}": t for i, t in enumerate(terms)}
+        lexemes = " UNION ALL ".join(
+            f"SELECT {i}, unnest(tsvector_to_array(to_tsvector('english', :t{i})))" for i in range(len(terms))
+        )
+        async with self.engine.connect() as conn:
+            found = (await conn.execute(text(lexemes), params)).all()
+        out: dict[str, int] = {}
+        for i, lexeme in found:
+            out[terms[i]] = max(out.get(terms[i], 0), int(shares.get(lexeme, 0.0) * rows))
+        return out
+
+    async def _pg_lexeme_shares(self) -> tuple[dict[str, float], float]:
+        """PostgreSQL's most common lexemes of `search_tsv` with the share of rows holding each, and the
+        table's row estimate; re-read every 10 minutes."""
+        now = time.monotonic()
+        if self._pg_frequencies is not None and now - self._pg_frequencies[0] < 600:
+            return self._pg_frequencies[1], self._pg_frequencies[2]
+        sql = (
+            "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples "
+            "FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename "
+            "WHERE s.tablename = 'memory_units' AND s.attname = 'search_tsv' AND s.schemaname = current_schema()"
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text(sql))).first()
+        shares: dict[str, float] = {}
+        rows = 0.0
+        if row is not None and row[0] is not None:
+            shares = dict(zip(row[0], row[1], strict=False))  # the frequencies end with 3 summary values
+            rows = float(row[2] or 0.0)
+        self._pg_frequencies = (now, shares, rows)
+        return shares, rows
 
     async def unit_ids_in_scope(self, scope: Scope, as_of: datetime | None = None) -> list[int]:
         """Ids of the units a query scope may see: valid now, or valid at `as_of`."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from sqlalchemy import text as text_sql
 from sqlalchemy import update
 
 from api.app import create_app
@@ -321,3 +322,23 @@ async def test_another_tenants_writes_keep_a_scopes_cached_ids(service: MemorySe
     await service.index_sync.catch_up()
     assert service.retriever._scope_ids.get(mine) is None  # this tenant changed: read again
     assert "second kitten" in (await service.context(mine, "Who adopted a second kitten?", 64)).context
+
+
+async def test_lexical_search_leaves_out_the_commonest_terms_past_its_postings_budget(service: MemoryService) -> None:
+    t0 = datetime(2023, 5, 8, 13, tzinfo=UTC)
+    texts = [f"I worked in the garden on plot {n}." for n in range(24)] + [
+        f"I practised the violin for {n} hours." for n in (1, 2, 3)
+    ]
+    await service.ingest([event(f"e{n}", "Ann", text, t0 + timedelta(hours=n)) for n, text in enumerate(texts)], wait=True)
+    store, scope = service.store, Scope(user_id="u1")
+    if service.store.engine.dialect.name == "postgresql":
+        async with service.store.engine.begin() as conn:  # the planner statistics the estimate reads
+            await conn.execute(text_sql("ANALYZE memory_units"))
+    assert await store.search.affordable_terms(["garden", "violin"]) == ["garden", "violin"]  # 27 <= 20,000
+    store.search.max_postings = 10
+    store.search._pg_frequencies = None
+    assert await store.search.affordable_terms(["garden", "violin"]) == ["violin"]
+    assert await store.search.affordable_terms(["garden"]) == ["garden"]  # the last term always stays
+    found = await store.search.lexical(scope, ["garden", "violin"], 50)
+    units = {u.id: u for u in await service.list_memories(scope, 100)}
+    assert len(found) == 3 and all("violin" in units[i].text for i, _ in found)
