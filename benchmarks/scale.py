@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 from rich.progress import track
+from sqlalchemy import text as sa_text
 
 from benchmarks.consolidation_scale import T0, bulk_load, names, noisy, turn_texts, unit
 from benchmarks.output import emit
@@ -62,6 +63,16 @@ async def timed(calls: list[Callable[[], Awaitable[Any]]]) -> dict[str, float]:
         await call()
         times.append((time.perf_counter() - started) * 1000)
     return {"p50_ms": round(float(np.percentile(times, 50)), 2), "p95_ms": round(float(np.percentile(times, 95)), 2)}
+
+
+async def sql_bytes(service: MemoryService) -> int:
+    """What the database holds on disk: SQLite's pages, or PostgreSQL's database size."""
+    engine = service.store.engine
+    async with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            pages = (await conn.execute(sa_text("PRAGMA page_count"))).scalar_one()
+            return int(pages) * int((await conn.execute(sa_text("PRAGMA page_size"))).scalar_one())
+        return int((await conn.execute(sa_text("SELECT pg_database_size(current_database())"))).scalar_one())
 
 
 async def measure(service: MemoryService, size: int, data: dict[str, Any], args: argparse.Namespace,
@@ -112,6 +123,10 @@ async def measure(service: MemoryService, size: int, data: dict[str, Any], args:
             ]),
         }
     out["rss_mb"] = round(rss_mb(), 1)
+    units = await service.store.count_units()
+    out["sql_bytes_per_unit"] = round(await sql_bytes(service) / units)
+    saved = sum(p.stat().st_size for p in service.indexes.directory.glob("*.faiss"))
+    out["faiss_bytes_per_unit"] = round(saved / units)
     return out
 
 

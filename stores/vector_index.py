@@ -281,6 +281,11 @@ class VectorIndexes:
             self.watermark = max(self.watermark, watermark)
             self.dirty = True
 
+    def gather_vectors(self, tenant: str, allowed: AllowedIds) -> bool:
+        """`TenantIndex.gather_vectors` under the lock `apply` takes: it may run in another thread."""
+        with self.lock:
+            return self.tenant(tenant).gather_vectors(allowed)
+
     def make_approximate_where_due(self) -> list[str]:
         """Rebuild as IVF every flat tenant index at or past the threshold; the tenants rebuilt.
 

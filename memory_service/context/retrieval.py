@@ -117,7 +117,7 @@ class HybridRetriever:
         ids = self._scope_ids.get(scope)
         if ids is None:
             ids = AllowedIds(await self.store.search.unit_ids_in_scope(scope))
-            if await asyncio.to_thread(self.indexes.tenant(scope.tenant).gather_vectors, ids):
+            if await asyncio.to_thread(self.indexes.gather_vectors, scope.tenant, ids):
                 self._gathered.append(ids)
                 while len(self._gathered) > self.gathered_scopes:
                     self._gathered.popleft().vectors = None

@@ -26,8 +26,8 @@ from stores.sql.tables import MemoryUnitRow, UtcDateTime
 
 
 class UnitSearch:
-    # Postings a lexical query may rank: past it, its most common terms are left out (see `lexical`).
-    max_postings = 20_000
+    # Postings a lexical query may rank: past it, its most common terms are left out (`affordable_terms`): ~3 us a posting.
+    max_postings = 10_000
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -60,7 +60,7 @@ class UnitSearch:
             params["q"] = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
             sql = (
                 "SELECT u.id, -bm25(memory_units_fts) AS score FROM memory_units_fts "
-                "JOIN memory_units u ON u.id = memory_units_fts.rowid "
+                "CROSS JOIN memory_units u ON u.id = memory_units_fts.rowid "
                 f"WHERE memory_units_fts MATCH :q AND {' AND '.join(where)} "
                 "ORDER BY bm25(memory_units_fts) LIMIT :k"
             )
@@ -221,7 +221,7 @@ class UnitSearch:
             params["q"] = " OR ".join('"' + n.replace('"', '""') + '"' for n in names)
             sql = (
                 "SELECT u.id, u.persons, u.entities FROM memory_units_fts "
-                "JOIN memory_units u ON u.id = memory_units_fts.rowid "
+                "CROSS JOIN memory_units u ON u.id = memory_units_fts.rowid "
                 f"WHERE memory_units_fts MATCH :q AND {' AND '.join(where)}"
             )
         else:

@@ -334,7 +334,7 @@ async def test_lexical_search_leaves_out_the_commonest_terms_past_its_postings_b
     if service.store.engine.dialect.name == "postgresql":
         async with service.store.engine.begin() as conn:  # the planner statistics the estimate reads
             await conn.execute(text_sql("ANALYZE memory_units"))
-    assert await store.search.affordable_terms(["garden", "violin"]) == ["garden", "violin"]  # 27 <= 20,000
+    assert await store.search.affordable_terms(["garden", "violin"]) == ["garden", "violin"]  # 27 <= 10,000
     store.search.max_postings = 10
     store.search._pg_frequencies = None
     assert await store.search.affordable_terms(["garden", "violin"]) == ["violin"]
