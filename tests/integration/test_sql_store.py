@@ -127,6 +127,37 @@ async def test_lexical_search_is_scoped_and_ranked(store: SqlStore) -> None:
     assert await store.search.lexical(Scope(user_id="u1"), lexical_terms("?!"), 10) == []
 
 
+async def test_full_text_queries_on_sqlite_are_driven_by_the_fts_index(tmp_path) -> None:
+    """Each query that joins FTS5 with the units must scan FTS5 first and look units up by id. Given
+    a units index on `tenant` the planner may instead probe FTS5 once per unit of the tenant
+    (one name lookup took 130 s at 10^5 units), so the queries say CROSS JOIN."""
+    from sqlalchemy import event as sa_event
+    from sqlalchemy import text
+
+    store = await SqlStore.open(f"sqlite+aiosqlite:///{tmp_path / 'plan.db'}")
+    try:
+        await insert(store, [event(f"e{n}", "x", minutes=n) for n in range(3)])
+        await store.save_compression("local", [new_unit(f"Caroline adopted puppy {n}", f"e{n}") for n in range(3)], [])
+        seen: list[tuple[str, object]] = []
+        listener = lambda conn, cursor, sql, params, context, many: seen.append((sql, params))  # noqa: E731
+        sa_event.listen(store.engine.sync_engine, "before_cursor_execute", listener)
+        await store.search.lexical(Scope(user_id="u1"), ["puppy", "adopted"], 10)
+        await store.search.unit_ids_mentioning(Scope(user_id="u1"), ["Caroline"])
+        sa_event.remove(store.engine.sync_engine, "before_cursor_execute", listener)
+        joins = [(sql, params) for sql, params in seen if "memory_units_fts MATCH" in sql and "memory_units u" in sql]
+        assert len(joins) == 2
+        async with store.engine.connect() as conn:
+            for sql, params in joins:
+                raw = await conn.get_raw_connection()
+                plan = raw.driver_connection._conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+                steps = [row[-1] for row in plan]
+                assert steps[0].startswith("SCAN memory_units_fts"), steps
+                assert any("USING INTEGER PRIMARY KEY" in step for step in steps), steps
+            await conn.execute(text("SELECT 1"))
+    finally:
+        await store.close()
+
+
 async def test_delete_unit_logs_a_delete_and_leaves_lexical_index(store: SqlStore) -> None:
     await insert(store, [event("e1", "x")])
     [unit] = await store.save_compression("local", [new_unit("Caroline adopted a puppy", "e1")], ["e1"])
