@@ -822,7 +822,7 @@ def project_fact(plan: Planner, c: str, attr: str, owners: list[str], people: li
     again = change and rng.random() < 0.4
     days = plan.days(1 + restated + change + again)
     v0 = project_value(attr, rng, owners, extras["purpose"])
-    by_tool = tool_for(attr, c, extras, v0) is not None and rng.random() < 0.45
+    by_tool = tool_for(attr, c, extras, v0) is not None and rng.random() < 0.6
     pos = iter(days)
 
     def statement(slot: str, value: str, old: str | None = None, tool: bool = False) -> Item:
