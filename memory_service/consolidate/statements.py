@@ -37,12 +37,14 @@ from functools import lru_cache
 from compressors.text.words import STOPWORDS
 
 # Attributes with one current value: a different value is an update.
-SINGLE_VALUED = frozenset(["residence", "employer", "occupation", "vehicle", "partner", "favorite", "result"])
+SINGLE_VALUED = frozenset(
+    ["residence", "employer", "occupation", "vehicle", "partner", "favorite", "result", "has", "port", "language", "hosting"]
+)
 
 _SAID = re.compile(r"^(?P<name>[^\W\d][\w .'\u2019-]{0,60}?) said: ", re.UNICODE)
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
 # Clause boundaries: commas, dashes and coordinating conjunctions before a new verb phrase.
-_CLAUSE = re.compile(r"\s*(?:,|\s-\s|\s\u2014\s|:)\s*|\s+(?:and|but|so|because|while|though|although)\s+", re.IGNORECASE)
+_CLAUSE = re.compile(r"\s*(?:,|\s-\s|\s\u2014\s|:(?=\s))\s*|\s+(?:and|but|so|because|while|though|although)\s+", re.IGNORECASE)
 
 _FIRST_PERSON = r"(?:i|we|i'm|i've|we're|we've|i am|we are|i have|we have)"
 _NAME = r"(?-i:[A-Z])[\w-]+"
@@ -400,6 +402,7 @@ def _extract(text: str, speaker: str | None) -> tuple[tuple[Statement, str | Non
         if _NOT_CURRENT.search(body) or subject is None:
             continue
         negated = bool(_NEGATED.search(body))
+        found = len(out)
         for frame in _FRAMES:
             match = frame.pattern.search(body)
             if not match:
@@ -415,6 +418,11 @@ def _extract(text: str, speaker: str | None) -> tuple[tuple[Statement, str | Non
                 out.append((Statement(who, frame.attribute, value, negated), None, raw))
         if _ONE_OF.search(body):
             continue  # "one of my favourites": not the one
+        if len(out) == found and not _FAVOURITE_WORD.search(body):
+            generic = _generic(clause, speaker, subject, negated)
+            if generic is not None:
+                out.append((generic, None, ""))
+                continue
         for pattern in _FAVORITE_FRAMES:
             match = pattern.search(body)
             if not match:
@@ -431,6 +439,61 @@ def _extract(text: str, speaker: str | None) -> tuple[tuple[Statement, str | Non
                 out.append((Statement(who, "favorite", value, negated), category, raw))
             break
     return tuple(out)
+
+
+# "my/our/Hana's/the <attribute> is <value>": English's own attribute-value sentence. The
+# value must look like one (a name, a number, an address, "a/the <noun>"), not a passing
+# state ("my knee is sore", "the weather is nice").
+_GENERIC = re.compile(
+    rf"^(?P<who>my|our|the|{_NAME}'s|{_NAME}\u2019s)\s+(?:new\s+|current\s+|main\s+)?"
+    r"(?P<attr>[a-z][\w'-]*(?:\s+[a-z][\w-]*){0,2}?)\s+(?P<verb>is|are|remains|is now|has become|is set to|was changed to|got changed to|changed to|moved to)\s+"
+    r"(?:now\s+|still\s+|currently\s+)?(?P<v>.+)$",
+    re.IGNORECASE,
+)
+# "Sam is my manager", "8080 is the port": the value first.
+_GENERIC_INVERTED = re.compile(
+    rf"^(?P<v>(?-i:[A-Z0-9])[\w.@:/&'-]*(?:\s+(?-i:[A-Z0-9&])[\w.@:/&'-]*)*)\s+(?:is|remains|is now)\s+(?:still\s+|now\s+)?"
+    rf"(?P<who>my|our|the|{_NAME}'s)\s+(?:new\s+|current\s+|main\s+)?(?P<attr>[a-z][\w-]*(?:\s+[a-z][\w-]*){{0,2}})$",
+    re.IGNORECASE,
+)
+_TRANSIENT = frozenset(
+    "day days week weekend morning afternoon evening night trip vacation holiday weather mood head back knee leg arm "
+    "stomach life plan plans idea ideas question questions point problem problems issue issues goal goals guess "
+    "feeling thing things reason advice answer bet best worst fault turn pleasure honor hope dream wish".split()
+)
+_VALUE_LIKE = re.compile(r"(?-i:[A-Z])|\d|@|/|\.\w|^(?:an?|the)\s+[a-z]", re.IGNORECASE)
+_NOT_A_VALUE_START = re.compile(
+    r"^(?:in|on|at|to|for|with|from|about|so|very|really|pretty|quite|too|kind of|a bit|a little|not|also|just|"
+    r"going|getting|doing|being|like|that|what|how|why|when|where|who|which|it|this|one|all|always|never|"
+    r"[a-z]+ing\b|[a-z]+ed\b)",
+    re.IGNORECASE,
+)
+
+
+def _generic(clause: str, speaker: str | None, subject: str | None, negated: bool) -> Statement | None:
+    """A `has:<attribute>` statement from "my <attribute> is <value>" or "<value> is my <attribute>"."""
+    match = _GENERIC.match(clause) or _GENERIC_INVERTED.match(clause)
+    if not match:
+        return None
+    attr_words = [w for w in match.group("attr").lower().split() if w not in _NOT_VALUE_WORDS]
+    raw = _trim(match.group("v"))
+    if not attr_words or attr_words[-1] in _TRANSIENT:
+        return None
+    if re.fullmatch(_HUMAN_RELATIONS, attr_words[-1]) and not re.match(r"(?-i:[A-Z])", raw):
+        return None  # "my sister is a nurse" is the sister's job; "my manager is Sam" names him
+    if not raw or _NOT_A_VALUE_START.match(raw) or not _VALUE_LIKE.search(raw) or len(raw.split()) > 6:
+        return None
+    value = _content(raw) or frozenset([raw.lower()])
+    who = match.group("who").lower()
+    if who == "the":
+        person = "*"  # "the deadline is ...": the owner's own world (consolidation is per owner)
+    else:
+        person = _person(match, speaker, subject)
+    if not person:
+        return None
+    plural = match.group("v") and match.groupdict().get("verb", "is").lower() == "are"
+    attribute = ("has*:" if plural else "has:") + " ".join(attr_words)
+    return Statement(person, attribute, value, negated)
 
 
 # The extractive compressor's tool units: "agent called tool get_config with service=billing; result: port=6379, replicas=2".
