@@ -295,6 +295,10 @@ _FRAMES: tuple[_Frame, ...] = (
     _frame("vehicle", rf"\b(?:bought|got|purchased|leased|picked up)\s+(?:myself\s+)?(?:a|an)\s+(?:new\s+|used\s+)?{_V}", _vehicle, needs_vehicle=True),
     _frame("vehicle", rf"\b{_WHOSE}\s+(?:new\s+)?(?:car|truck|ride|vehicle)\s+is\s+(?:now\s+)?(?:a|an)\s+{_V}", _vehicle),
     _frame("vehicle", rf"^{_WHOSE}\s+(?:new\s+)?{_CAP_V}\s+(?:is|has|needs|gets)\b", _vehicle, needs_vehicle=True),
+    # software and services: what a thing is written in, runs on, listens on
+    _frame("language", rf"\b(?:written|built|implemented|coded)\s+(?:entirely\s+|mostly\s+)?in\s+{_CAP_V}", _org),
+    _frame("port", r"\b(?:runs|running|listens|listening|served|serves|exposed|available)\s+on\s+port\s+(?P<v>\d+)", _thing),
+    _frame("hosting", rf"\b(?:deployed|deploy|deploys|hosted|host|hosts|runs|running)\s+(?:on|to)\s+{_CAP_V}", _org),
     # partner
     _frame("partner", rf"\b(?:married|engaged)\s+to\s+{_CAP_V}", _org),
     _frame("partner", rf"\b(?:dating|seeing)\s+{_CAP_V}", _org),
@@ -318,6 +322,13 @@ _ONE_OF = re.compile(r"\bone of (?:my|our|the)\b", re.IGNORECASE)
 _PRONOUN_VALUE = re.compile(r"^(?:it|this|that|they|these|those|you|he|she|which|what|one|mine)$", re.IGNORECASE)
 
 
+_THING_SUBJECT = re.compile(
+    r"^(?:the|our)\s+(?P<np>(?:[a-z][\w-]*\s+){0,2}[a-z][\w-]*)\s+"
+    r"(?=(?:is|are|runs|listens|uses|serves|talks|connects|lives|works|has)\b)",
+    re.IGNORECASE,
+)
+
+
 def _subject(clause: str, speaker: str | None, inherited: str | None) -> tuple[str | None, str]:
     """(normalised subject, the clause without it) for a clause, or (None, clause) when unresolved."""
     other = _OTHER_PERSON.match(clause)
@@ -327,6 +338,9 @@ def _subject(clause: str, speaker: str | None, inherited: str | None) -> tuple[s
         return (f"{owner.lower()}'s {relation}" if owner else None), clause[other.end() :].strip()
     if _THIRD_PRONOUN.match(clause):
         return None, clause
+    thing = _THING_SUBJECT.match(clause)
+    if thing:
+        return thing.group("np").lower(), clause  # "The billing service listens on ...": the service
     lowered = clause.lower()
     if (
         re.match(rf"^{_FIRST_PERSON}\b|^(?:my|our|me)\b", lowered)
@@ -476,7 +490,9 @@ def _generic(clause: str, speaker: str | None, subject: str | None, negated: boo
     if not match:
         return None
     attr_words = [w for w in match.group("attr").lower().split() if w not in _NOT_VALUE_WORDS]
-    raw = _trim(match.group("v"))
+    raw = match.group("v").strip(" .!?\"'")
+    place = re.match(r"^(?:in|on|at)\s+(?=\S*(?-i:[A-Z0-9]))", raw, re.IGNORECASE)
+    raw = _trim(raw[place.end() :] if place else raw)  # "my birthday is on June 3", "the server is at 10.0.0.5"
     if not attr_words or attr_words[-1] in _TRANSIENT:
         return None
     if re.fullmatch(_HUMAN_RELATIONS, attr_words[-1]) and not re.match(r"(?-i:[A-Z])", raw):
