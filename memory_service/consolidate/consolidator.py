@@ -54,6 +54,7 @@ class ConsolidationReport:
     abstractions_retired: int = 0
     merges: list[tuple[int, list[int]]] = field(default_factory=list)
     supersessions: list[tuple[int, int]] = field(default_factory=list)
+    conflicts: list[tuple[int, int]] = field(default_factory=list)  # (older, newer) marked as contradicting
     judge: dict[str, int] = field(default_factory=dict)  # an LM judge's counters (asked, accepted, ...)
     # candidates (index catch-up + k-NN), merge_supersede (plan and apply), abstractions
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -336,14 +337,18 @@ class Consolidator:
             plan.closures.append(UnitClosure(older.id, note, valid_to=valid_to, superseded_by=newer.id))
             report.supersessions.append((older.id, newer.id))
 
+        contradicted: list[tuple[MemoryUnit, MemoryUnit]] = []
         for unit in fresh:
             for other_id in sorted(stated.pairs.get(unit.id, ())):
                 other = units.get(other_id)
                 if unit.id in closed or other is None or other.level != 0 or other_id in closed:
                     continue
                 older, newer = sorted((unit, other), key=order)
-                if st.compare(stated.of[older.id], stated.of[newer.id]).updates:
+                comparison = st.compare(stated.of[older.id], stated.of[newer.id])
+                if comparison.updates:
                     close(older, newer, "statement")
+                elif comparison.contradicts and (older, newer) not in contradicted:
+                    contradicted.append((older, newer))
         # (b) Similarity: a fresh unit and its most similar unit it is an update of, or that
         #    updates it (units can arrive out of order), close the older of the two. Pairs
         #    whose statements share a key were decided by (a).
@@ -364,6 +369,15 @@ class Consolidator:
                     continue
                 close(older, newer, "judge")
                 break
+        # Contradictions ("I've never used X" / "I used X"): both stay valid, each marked with
+        # the other's date, and context packing shows the mark (`packing.display_text`).
+        for older, newer in contradicted:
+            if older.id in closed or newer.id in closed:
+                continue
+            for unit, other in ((older, newer), (newer, older)):
+                note = {"op": "conflicts_with", "unit": other.id, "said": order(other)[0].isoformat()}
+                plan.merges.append(ProvenanceMerge(unit.id, (), note))
+            report.conflicts.append((older.id, newer.id))
         # A survivor may itself be superseded in the same step: merge first, then close.
         report.merged = sum(len(d) for _, d in report.merges)
         report.superseded = len(report.supersessions)

@@ -83,6 +83,7 @@ _QUESTION_START = re.compile(
     r"^(?:do|does|did|is|are|was|were|have|has|can|could|would|should|will|what|where|which|who|why|how|when)\b",
     re.IGNORECASE,
 )
+_DENIAL = re.compile(r"\b(?:never|not ever|n't ever)\b", re.IGNORECASE)
 _NEGATED = re.compile(
     r"\b(?:not|never|no longer|nor|quit|quitting|left|leaving|lost|resigned|retired|sold|selling|got rid of|gave up)\b|n't\b",
     re.IGNORECASE,
@@ -162,6 +163,7 @@ class Statement:
     attribute: str
     value: frozenset[str]
     negated: bool = False
+    denial: bool = False  # negated with "never": denies it was ever so (a contradiction, not an update)
     category: str | None = None  # favourites: the category their noun names ("dish" -> food)
     guess: str | None = None  # favourites without a category noun: the category the value suggests
 
@@ -299,6 +301,9 @@ _FRAMES: tuple[_Frame, ...] = (
     _frame("language", rf"\b(?:written|built|implemented|coded)\s+(?:entirely\s+|mostly\s+)?in\s+{_CAP_V}", _org),
     _frame("port", r"\b(?:runs|running|listens|listening|served|serves|exposed|available)\s+on\s+port\s+(?P<v>\d+)", _thing),
     _frame("hosting", rf"\b(?:deployed|deploy|deploys|hosted|host|hosts|runs|running)\s+(?:on|to)\s+{_CAP_V}", _org),
+    # experience: "I've used X", "I've never integrated X" (many values; only a denial of one counts)
+    _frame("did", r"\b(?:have|'ve|has)\s+(?:never\s+|not\s+|n't\s+)?(?:ever\s+)?(?:used|written|built|implemented|integrated|worked with|tried|set up|deployed|configured|installed|been to|visited|met)\s+(?:any\s+|a\s+|an\s+|the\s+)?(?P<v>.+)", _thing),
+    _frame("did", r"^(?:i|we|(?-i:[A-Z])[\w-]+)\s+(?:already\s+|finally\s+|just\s+)?(?:used|wrote|built|implemented|integrated|tried|set up|deployed|configured|installed|visited|met)\s+(?:a\s+|an\s+|the\s+)?(?P<v>.+)", _thing),
     # partner
     _frame("partner", rf"\b(?:married|engaged)\s+to\s+{_CAP_V}", _org),
     _frame("partner", rf"\b(?:dating|seeing)\s+{_CAP_V}", _org),
@@ -424,12 +429,13 @@ def _extract(text: str, speaker: str | None) -> tuple[tuple[Statement, str | Non
             raw = match.group("v")
             if frame.attribute == "vehicle" and frame.needs_vehicle and not is_vehicle(_trim(raw)):
                 continue
-            if re.search(r"\b(?:lived|worked|drove|was living|was working)\b", body, re.IGNORECASE):
+            if frame.attribute != "did" and re.search(r"\b(?:lived|worked|drove|was living|was working)\b", body, re.IGNORECASE):
                 continue  # the past: "I lived in Rome" says nothing about now
             who = _person(match, speaker, (speaker.lower() if speaker else None) if frame.value_first else subject)
             value = frame.read(raw)
             if who and value:
-                out.append((Statement(who, frame.attribute, value, negated), None, raw))
+                denial = negated and bool(_DENIAL.search(body))
+                out.append((Statement(who, frame.attribute, value, negated, denial=denial), None, raw))
         if _ONE_OF.search(body):
             continue  # "one of my favourites": not the one
         if len(out) == found and not _FAVOURITE_WORD.search(body):
@@ -586,6 +592,7 @@ class Comparison:
     shared: int  # keys both state
     conflicts: int  # single-valued keys with different values (or a value negated)
     agreements: int  # keys with the same value
+    contradictions: int = 0  # the same value, one side denying it ever held ("never"): neither is newer truth
 
     @property
     def restates(self) -> bool:
@@ -593,7 +600,11 @@ class Comparison:
 
     @property
     def updates(self) -> bool:
-        return self.conflicts > 0
+        return self.conflicts > 0 and self.contradictions == 0
+
+    @property
+    def contradicts(self) -> bool:
+        return self.contradictions > 0
 
 
 def compare(old: Iterable[Statement], new: Iterable[Statement]) -> Comparison:
@@ -608,13 +619,21 @@ def compare(old: Iterable[Statement], new: Iterable[Statement]) -> Comparison:
     by_key_new: dict[str, list[Statement]] = {}
     for s in new:
         by_key_new.setdefault(s.key, []).append(s)
-    shared = conflicts = agreements = 0
+    shared = conflicts = agreements = contradictions = 0
     for key in by_key_old.keys() & by_key_new.keys():
         a_list, b_list = by_key_old[key], by_key_new[key]
+        if key.endswith("|did"):
+            # Experiences are many: agreeing or differing ones say nothing; a denial of one is a contradiction.
+            if any(same_value(a, b) and a.negated != b.negated and (a.denial or b.denial) for a in a_list for b in b_list):
+                shared += 1
+                contradictions += 1
+            continue
         same = [(a, b) for a in a_list for b in b_list if same_value(a, b) and _same_kind(a, b, True)]
         if same:
             shared += 1
-            if any(a.negated != b.negated for a, b in same):
+            if any(a.negated != b.negated and (a.denial or b.denial) for a, b in same):
+                contradictions += 1
+            elif any(a.negated != b.negated for a, b in same):
                 conflicts += 1
             else:
                 agreements += 1
@@ -625,4 +644,4 @@ def compare(old: Iterable[Statement], new: Iterable[Statement]) -> Comparison:
         shared += 1
         if any(not a.negated and not b.negated and a.single_valued for a, b in kin):
             conflicts += 1
-    return Comparison(shared, conflicts, agreements)
+    return Comparison(shared, conflicts, agreements, contradictions)

@@ -73,7 +73,8 @@ def test_a_car_is_its_make_and_model_without_colour() -> None:
     ],
 )
 def test_hard_negatives_state_nothing(text: str) -> None:
-    assert extract(text) == []
+    # an experience ("visited Rome") is recorded only to be contradicted, never as a state
+    assert [s for s in extract(text) if s.attribute != "did"] == []
 
 
 def test_another_persons_attribute_has_another_subject() -> None:
@@ -124,3 +125,30 @@ def test_favourites_of_one_category_only() -> None:
     unknown = [Statement("maya", "favorite", frozenset({"cannoli"}))]
     assert compare(dessert, guessed).updates and not compare(dessert, unknown).updates
     assert extract("Maya said: Hiking is the best.") == []  # praise, not a favourite
+
+
+def test_a_denial_contradicts_instead_of_updating() -> None:
+    used = extract("Maya said: I visited Japan in 2019.")
+    never = extract("Maya said: I've never been to Japan.")
+    comparison = compare(used, never)
+    assert comparison.contradicts and not comparison.updates and not comparison.restates
+    # experiences are many: two different ones neither merge nor update
+    other = extract("Maya said: I visited Peru in 2021.")
+    assert compare(used, other).shared == 0
+    # "no longer" is an update, not a contradiction
+    assert compare(extract("Maya said: I live in Porto."), extract("Maya said: I no longer live in Porto.")).updates
+
+
+def test_packing_marks_a_contradicted_unit() -> None:
+    from datetime import UTC, datetime
+
+    from memory_service.context.packing import CONFLICT_MARK, display_text
+    from memory_service.domain import MemoryUnit
+
+    now = datetime(2024, 5, 1, tzinfo=UTC)
+    unit = MemoryUnit(
+        id=1, tenant="t", text="Maya said: I've never been to Japan.", kind="fact", source_event_ids=["e1"],
+        valid_from=now, compressor="x", compressor_version="1", hash="h", created_at=now, updated_at=now,
+        history=[{"op": "conflicts_with", "unit": 2, "said": "2024-03-02T10:00:00+00:00"}],
+    )
+    assert display_text(unit) == f"Maya: I've never been to Japan. {CONFLICT_MARK} what was said on 2024-03-02]"
