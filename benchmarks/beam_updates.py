@@ -96,7 +96,11 @@ async def run(path: Path, data_dir: Path, budget: int, samples_wanted: list[str]
     samples = [s for s in locomo.load(path) if not samples_wanted or s["sample_id"] in samples_wanted]
     if limit:
         samples = samples[:limit]
-    service = await MemoryService.open(Settings(data_dir=data_dir), run_jobs=False)
+    settings = Settings(data_dir=data_dir)
+    # BEAM has a 349 kB turn: measure every turn as it is (as `memory_service.eval.run.eval_settings` does).
+    largest = max((len(e.content.encode()) for s in samples for e in locomo.sample_events(s)), default=0)
+    settings.max_event_bytes = max(settings.max_event_bytes, largest)
+    service = await MemoryService.open(settings, run_jobs=False)
     try:
         started = time.perf_counter()
         for sample in samples:
