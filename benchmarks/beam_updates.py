@@ -68,7 +68,7 @@ async def _sample(service: MemoryService, sample: dict[str, Any], budget: int) -
         marked_units = {c.unit.id for c in result.chosen if CONFLICT_MARK in _shown(c.unit)}
         latest, stale = evidence[-1], evidence[:-1]
 
-        def closed_or_marked(dia: str) -> bool:
+        def closed_or_marked(dia: str, marked_units: set[int] = marked_units) -> bool:
             cited = citing.get(f"{sample_id}/{dia}", [])
             return bool(cited) and (all(_superseded(u) for u in cited) or any(u.id in marked_units for u in cited))
 

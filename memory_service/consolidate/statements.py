@@ -285,10 +285,10 @@ _FRAMES: tuple[_Frame, ...] = (
     _frame("occupation", rf"\bpromoted\s+to\s+{_V}", _occupation),
     _frame("occupation", rf"\b(?:hired|employ\w*|took\s+(?:me|us)\s+on|taken\s+on|job|jobs|work|works|working|role|position|career|started|starting|began|joined|day)\b.*?\bas\s+an?\s+{_V}", _occupation),
     _frame("occupation", rf"\b(?:the|my)\s+(?P<v>[a-z][\w-]*(?:\s+[a-z][\w-]*){{0,2}})\s+{_ROLE_NOUN}\b", _occupation),
-    _frame("occupation", rf"^(?:i'm|i am|we're|we are)\s+(?:now\s+|still\s+)?(?:an?\s+)(?P<v>[a-z][\w-]*(?:\s+[a-z][\w-]*){{0,2}})$", _occupation),
-    _frame("employer", rf"\b(?:work|works|working)\s+(?:now\s+)?(?:at|for)\s+(?P<v>(?:the\s+)?.+)", _org),
+    _frame("occupation", r"^(?:i'm|i am|we're|we are)\s+(?:now\s+|still\s+)?(?:an?\s+)(?P<v>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,2})$", _occupation),
+    _frame("employer", r"\b(?:work|works|working)\s+(?:now\s+)?(?:at|for)\s+(?P<v>(?:the\s+)?.+)", _org),
     _frame("employer", rf"\b(?:employed|hired)\s+(?:at|by)\s+{_CAP_V}", _org),
-    _frame("employer", rf"\b(?:job|position|role|day|internship)\s+(?:is\s+|as\s+.+?\s+)?(?:now\s+)?(?:at|with)\s+(?P<v>(?:the\s+)?.+)", _org),
+    _frame("employer", r"\b(?:job|position|role|day|internship)\s+(?:is\s+|as\s+.+?\s+)?(?:now\s+)?(?:at|with)\s+(?P<v>(?:the\s+)?.+)", _org),
     _frame("employer", rf"\bas\s+an?\s+.+?\s+(?:at|for|with)\s+{_CAP_V}", _org),
     _frame("employer", rf"^{_CAP_V}\s+(?:just\s+)?(?:hired|employs|took\s+on|took)\s+{_WHO}\b", _org),
     _frame("employer", rf"\b(?:joined|still at|now at|started at)\s+{_CAP_V}", _org),
@@ -354,10 +354,13 @@ def _subject(clause: str, speaker: str | None, inherited: str | None) -> tuple[s
     ):
         return (speaker.lower() if speaker else None), clause
     name = _LEADING_NAME.match(clause)
-    if name and _is_name(name.group("name")):
-        # "Caroline works at ..." (a name leading a verb), not "Osaka is where I live" (a value first).
-        if not re.match(r"^(?:is|are|remains|has become|has been|feels like)\b", clause[name.end() :]):
-            return name.group("name").lower(), clause
+    # "Caroline works at ..." (a name leading a verb), not "Osaka is where I live" (a value first).
+    if (
+        name
+        and _is_name(name.group("name"))
+        and not re.match(r"^(?:is|are|remains|has become|has been|feels like)\b", clause[name.end() :])
+    ):
+        return name.group("name").lower(), clause
     return (speaker.lower() if speaker else None) if inherited is None else inherited, clause
 
 
@@ -507,10 +510,8 @@ def _generic(clause: str, speaker: str | None, subject: str | None, negated: boo
         return None
     value = _content(raw) or frozenset([raw.lower()])
     who = match.group("who").lower()
-    if who == "the":
-        person = "*"  # "the deadline is ...": the owner's own world (consolidation is per owner)
-    else:
-        person = _person(match, speaker, subject)
+    # "the deadline is ...": the owner's own world (consolidation is per owner)
+    person = "*" if who == "the" else _person(match, speaker, subject)
     if not person:
         return None
     plural = match.group("v") and match.groupdict().get("verb", "is").lower() == "are"
