@@ -3,9 +3,11 @@
     python -m benchmarks.consolidation --locomo ../shared/bench/locomo/locomo_dev.json \
         --out benchmarks/results/consolidation.json
 
-1. Two synthetic agent logs with known duplicates and updates: `templates`
-   (benchmarks/synthetic_log.py, written alongside the heuristic judge, so optimistic) and
-   `paraphrase` (benchmarks/synthetic_paraphrase.py, other phrasings and hard negatives):
+1. Three synthetic agent logs with known duplicates and updates: `templates`
+   (benchmarks/synthetic_log.py, written alongside the heuristic judge, so optimistic),
+   `paraphrase` (benchmarks/synthetic_paraphrase.py, other phrasings and hard negatives) and
+   `spec` (benchmarks/synthetic_spec.py, written from a spec alone without reading the judge
+   or the other generators; personal and project facts, tool repeats, hard negatives):
    precision and recall of duplicate merges (over pairs of events that end up in one
    unit) and of supersessions (over (old event, new event) pairs), units before/after,
    consolidation throughput.
@@ -29,6 +31,7 @@ from rich.table import Table
 
 from benchmarks.synthetic_log import SyntheticLog, generate
 from benchmarks.synthetic_paraphrase import generate as generate_paraphrase
+from benchmarks.synthetic_spec import generate as generate_spec
 from memory_service.domain import EventIn, MemoryUnit, Scope
 from memory_service.eval import locomo
 from memory_service.eval.recall import evidence_recall
@@ -53,7 +56,11 @@ async def all_units(service: MemoryService, owner: Scope) -> list[MemoryUnit]:
     return units
 
 
-GENERATORS: dict[str, Callable[[int], SyntheticLog]] = {"templates": generate, "paraphrase": generate_paraphrase}
+GENERATORS: dict[str, Callable[[int], SyntheticLog]] = {
+    "templates": generate,
+    "paraphrase": generate_paraphrase,
+    "spec": generate_spec,
+}
 
 
 async def synthetic(data_dir: Path, persons: int, generator: str = "templates") -> dict[str, Any]:

@@ -18,6 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
+
+from memory_service.consolidate import statements as st
 from memory_service.consolidate.candidates import Neighbours, neighbours
 from memory_service.consolidate.rules import HeuristicJudge, SupersessionJudge, compatible_duplicates, restates
 from memory_service.domain import MemoryUnit, MemoryUnitDraft, Scope
@@ -51,6 +54,7 @@ class ConsolidationReport:
     abstractions_retired: int = 0
     merges: list[tuple[int, list[int]]] = field(default_factory=list)
     supersessions: list[tuple[int, int]] = field(default_factory=list)
+    conflicts: list[tuple[int, int]] = field(default_factory=list)  # (older, newer) marked as contradicting
     judge: dict[str, int] = field(default_factory=dict)  # an LM judge's counters (asked, accepted, ...)
     # candidates (index catch-up + k-NN), merge_supersede (plan and apply), abstractions
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -61,6 +65,21 @@ class _Plan:
     claim: list[int] = field(default_factory=list)
     merges: list[ProvenanceMerge] = field(default_factory=list)
     closures: list[UnitClosure] = field(default_factory=list)
+    statement_keys: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Stated:
+    """Statements of the units a run compares, and the pairs they make: per fresh unit, the
+    units that state an attribute of a subject it states (whatever their wording)."""
+
+    of: dict[int, list[st.Statement]] = field(default_factory=dict)
+    pairs: dict[int, set[int]] = field(default_factory=dict)
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def cosine(self, a: int, b: int) -> float:
+        va, vb = self.vectors.get(a), self.vectors.get(b)
+        return float(np.dot(va, vb)) if va is not None and vb is not None else 0.0
 
 
 class Consolidator:
@@ -76,6 +95,7 @@ class Consolidator:
         min_cluster: int = 4,
         max_abstraction_words: int = 80,
         max_candidates: int = 20,
+        statement_merge_floor: float = 0.5,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -90,6 +110,11 @@ class Consolidator:
         self.min_cluster = min_cluster
         self.max_candidates = max_candidates
         self.max_abstraction_words = max_abstraction_words
+        # Two units stating the same value of the same attribute of one subject merge only
+        # this alike: a long unit that also states it says more, and must stay.
+        self.statement_merge_floor = statement_merge_floor
+        self._categories: tuple[list[str], np.ndarray] | None = None
+        self._category_cache: dict[str, str | None] = {}
 
     async def consolidate(self, owner: Scope) -> ConsolidationReport:
         """Consolidate the units of one owner (tenant + user_id/agent_id, all sessions).
@@ -111,18 +136,23 @@ class Consolidator:
             self.store, self.index_sync, owner, fresh,
             self.restatement_threshold, self.supersede_threshold, self.max_candidates,
         )
+        stated = await self._stated(owner, fresh, found)
         report.timings_ms["candidates"] = _ms_since(started)
         started = time.perf_counter()
         first_events = [u.source_event_ids[0] for u in found.units.values()]
         said = await self.store.event_timestamps(owner.tenant, first_events)
         judge = self.judge_factory()
         # In a thread: an LM judge's calls must not block the event loop.
-        plan = await asyncio.to_thread(self._merge_and_supersede, [u for u, _ in fresh], found, said, report, judge)
+        plan = await asyncio.to_thread(
+            self._merge_and_supersede, [u for u, _ in fresh], found, said, report, judge, stated
+        )
         stats = getattr(judge, "stats", None)
         if stats is not None:
             report.judge = {k: int(v) for k, v in vars(stats).items()}
         if plan.claim:
-            await self.store.consolidation.apply(owner.tenant, plan.claim, plan.merges, plan.closures)
+            await self.store.consolidation.apply(
+                owner.tenant, plan.claim, plan.merges, plan.closures, statements=plan.statement_keys
+            )
         report.timings_ms["merge_supersede"] = _ms_since(started)
         started = time.perf_counter()
         # Abstractions: level 1 from level-0 clusters, then level 2 from level-1 clusters, each
@@ -160,6 +190,60 @@ class Consolidator:
         report.timings_ms["abstractions"] = _ms_since(started)
         return report
 
+    # -- statements --------------------------------------------------------------
+
+    async def _stated(self, owner: Scope, fresh: list[tuple[MemoryUnit, np.ndarray]], found: Neighbours) -> _Stated:
+        """Statements of the fresh level-0 units, and their partners by `subject|attribute` key:
+        other fresh units, and the owner's consolidated units recorded under the same keys
+        (`store.consolidation.stating`), added to `found.units`."""
+        stated = _Stated()
+        base = [(u, v) for u, v in fresh if u.level == 0]
+        stated.of = await asyncio.to_thread(lambda: {u.id: self.statements(u) for u, _ in base})
+        stated.vectors = {u.id: v for u, v in base}
+        keys = sorted({k for sts in stated.of.values() for k in st.keys(sts)})
+        if not keys:
+            return stated
+        old = [(u, from_bytes(e)) for u, e in await self.store.consolidation.stating(owner, keys) if u.id not in stated.of]
+        old_statements = await asyncio.to_thread(lambda: {u.id: self.statements(u) for u, _ in old})
+        by_key: dict[str, set[int]] = defaultdict(set)
+        for uid, sts in [*stated.of.items(), *old_statements.items()]:
+            for key in st.keys(sts):
+                by_key[key].add(uid)
+        for u, v in old:
+            found.units.setdefault(u.id, u)
+            stated.vectors[u.id] = v
+        stated.of.update(old_statements)
+        for u, _ in base:
+            partners = {other for key in st.keys(stated.of[u.id]) for other in by_key[key]} - {u.id}
+            if partners:
+                stated.pairs[u.id] = partners
+        return stated
+
+    def statements(self, unit: MemoryUnit) -> list[st.Statement]:
+        """The unit's subject-attribute-value statements (`statements.extract`), favourites
+        categorised by the embedder."""
+        return st.extract(unit.text, unit.persons, self._categorize)
+
+    def _categorize(self, text: str) -> str | None:
+        """A guess at a favourite's category from its value ("tacos" -> food), when one is near enough.
+
+        MiniLM knows common things (colours, sports, drinks) better than dishes, so a guess
+        only pairs updates (`statements.compare`); it never keeps equal values apart."""
+        key = text.lower().strip()
+        if key in self._category_cache:
+            return self._category_cache[key]
+        if self._categories is None:
+            names = list(st.FAVORITE_CATEGORIES)
+            # Phrased alike on both sides: "my favorite food" / "my favorite is ramen" compare
+            # better than a bare word with a description.
+            self._categories = names, np.asarray(self.embedder.embed([f"my favorite {n}" for n in names]))
+        names, vectors = self._categories
+        scores = vectors @ np.asarray(self.embedder.embed([f"my favorite is {text}"]))[0]
+        best = int(np.argmax(scores))
+        found = names[best] if float(scores[best]) >= 0.5 else None
+        self._category_cache[key] = found
+        return found
+
     def _merge_and_supersede(
         self,
         fresh_units: Sequence[MemoryUnit],
@@ -167,6 +251,7 @@ class Consolidator:
         said: dict[str, datetime],
         report: ConsolidationReport,
         judge: SupersessionJudge,
+        stated: _Stated | None = None,
     ) -> _Plan:
         """`said` maps event ids to when they were said: statements are ordered by that, not
         by the time they talk about ("I moved last month" is newer than "I live in X"
@@ -178,6 +263,8 @@ class Consolidator:
 
         fresh = sorted(fresh_units, key=order)
         plan.claim = [u.id for u in fresh]
+        stated = stated or _Stated()
+        plan.statement_keys = [(u.id, key) for u in fresh if u.id in stated.of for key in st.keys(stated.of[u.id])]
         report.examined = len(fresh)
         units = found.units
         if not units or not fresh:
@@ -194,6 +281,14 @@ class Consolidator:
             return uid
 
         similarity: dict[int, float] = {}
+
+        def join(a_id: int, b_id: int, sim: float) -> None:
+            a, b = root(a_id), root(b_id)
+            if a != b:
+                older, newer = sorted((units[a], units[b]), key=order)
+                parent[newer.id] = older.id
+                similarity[max(a_id, b_id)] = sim
+
         for unit in fresh:
             if unit.level != 0:
                 continue
@@ -204,11 +299,15 @@ class Consolidator:
                 if other.id == unit.id:
                     continue
                 if (sim >= self.duplicate_threshold and compatible_duplicates(unit, other)) or restates(unit, other):
-                    a, b = root(unit.id), root(other.id)
-                    if a != b:
-                        older, newer = sorted((units[a], units[b]), key=order)
-                        parent[newer.id] = older.id
-                        similarity[max(unit.id, other.id)] = sim
+                    join(unit.id, other.id, sim)
+            # The same value of the same attribute of the same subject, in other words.
+            for other_id in sorted(stated.pairs.get(unit.id, ())):
+                other = units.get(other_id)
+                sim = stated.cosine(unit.id, other_id)
+                if other is None or other.level != 0 or sim < self.statement_merge_floor:
+                    continue
+                if st.compare(stated.of[other_id], stated.of[unit.id]).restates and compatible_duplicates(unit, other):
+                    join(unit.id, other_id, sim)
         groups: dict[int, list[int]] = defaultdict(list)
         for uid in ids:
             if root(uid) != uid:
@@ -228,8 +327,31 @@ class Consolidator:
                 )
             )
             report.merges.append((survivor, duplicates))
-        # 2. Updates: a fresh unit and its most similar unit it is an update of, or that
-        #    updates it (units can arrive out of order), close the older of the two.
+        # 2. Updates. (a) Statements: a fresh unit and every unit stating another value of an
+        #    attribute of a subject it states, in either order: the older is closed, however
+        #    far apart their embeddings are.
+        def close(older: MemoryUnit, newer: MemoryUnit, how: str) -> None:
+            closed.add(older.id)
+            note = {"op": "superseded", "by_text": newer.text, "by": how}
+            valid_to = max(_when(newer), older.valid_from)
+            plan.closures.append(UnitClosure(older.id, note, valid_to=valid_to, superseded_by=newer.id))
+            report.supersessions.append((older.id, newer.id))
+
+        contradicted: list[tuple[MemoryUnit, MemoryUnit]] = []
+        for unit in fresh:
+            for other_id in sorted(stated.pairs.get(unit.id, ())):
+                other = units.get(other_id)
+                if unit.id in closed or other is None or other.level != 0 or other_id in closed:
+                    continue
+                older, newer = sorted((unit, other), key=order)
+                comparison = st.compare(stated.of[older.id], stated.of[newer.id])
+                if comparison.updates:
+                    close(older, newer, "statement")
+                elif comparison.contradicts and (older, newer) not in contradicted:
+                    contradicted.append((older, newer))
+        # (b) Similarity: a fresh unit and its most similar unit it is an update of, or that
+        #    updates it (units can arrive out of order), close the older of the two. Pairs
+        #    whose statements share a key were decided by (a).
         for unit in fresh:
             if unit.level != 0 or unit.id in closed:
                 continue
@@ -241,14 +363,21 @@ class Consolidator:
                 if other.id == unit.id or other.id in closed:
                     continue
                 older, newer = sorted((unit, other), key=order)
+                if other_id in stated.pairs.get(unit.id, ()) and st.compare(stated.of[older.id], stated.of[newer.id]).shared:
+                    continue
                 if not judge.supersedes(older, newer, sim):
                     continue
-                closed.add(older.id)
-                note = {"op": "superseded", "by_text": newer.text}
-                valid_to = max(_when(newer), older.valid_from)
-                plan.closures.append(UnitClosure(older.id, note, valid_to=valid_to, superseded_by=newer.id))
-                report.supersessions.append((older.id, newer.id))
+                close(older, newer, "judge")
                 break
+        # Contradictions ("I've never used X" / "I used X"): both stay valid, each marked with
+        # the other's date, and context packing shows the mark (`packing.display_text`).
+        for older, newer in contradicted:
+            if older.id in closed or newer.id in closed:
+                continue
+            for unit, other in ((older, newer), (newer, older)):
+                note = {"op": "conflicts_with", "unit": other.id, "said": order(other)[0].isoformat()}
+                plan.merges.append(ProvenanceMerge(unit.id, (), note))
+            report.conflicts.append((older.id, newer.id))
         # A survivor may itself be superseded in the same step: merge first, then close.
         report.merged = sum(len(d) for _, d in report.merges)
         report.superseded = len(report.supersessions)

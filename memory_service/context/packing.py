@@ -42,9 +42,21 @@ def unit_date(unit: MemoryUnit) -> str:
     return when.strftime("%Y-%m-%d")
 
 
+CONFLICT_MARK = "[conflicts with"
+
+
 def display_text(unit: MemoryUnit) -> str:
-    """The unit's text as shown: "X said: ..." becomes "X: ..." (same meaning, fewer tokens)."""
-    return _SAID.sub(r"\1: ", unit.text, count=1)
+    """The unit's text as shown: "X said: ..." becomes "X: ..." (same meaning, fewer tokens).
+
+    A unit consolidation found contradicted by another ("I've never used X" against "I used
+    X": no time order says which holds) carries "[conflicts with what was said on <date>]",
+    so the predictor sees both as disputed instead of one silently winning.
+    """
+    text = _SAID.sub(r"\1: ", unit.text, count=1)
+    dates = sorted({str(h.get("said", ""))[:10] for h in unit.history if h.get("op") == "conflicts_with"} - {""})
+    if dates:
+        text = f"{text} {CONFLICT_MARK} what was said on {', '.join(dates)}]"
+    return text
 
 
 def unit_line(unit: MemoryUnit) -> str:

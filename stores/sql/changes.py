@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from stores.sql.engine import session_factory
 from stores.sql.rows import chunks
-from stores.sql.tables import MemoryUnitRow, UnitChangeRow
+from stores.sql.tables import MemoryUnitRow, UnitChangeRow, UnitStatementRow
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,9 @@ async def delete_units_logged(session: AsyncSession, tenant: str, unit_ids: Sequ
     """Delete units and log each deletion in the same transaction (FAISS and caches follow the log)."""
     for chunk in chunks(unit_ids):
         await session.execute(delete(MemoryUnitRow).where(MemoryUnitRow.id.in_(chunk)))
+        await session.execute(
+            delete(UnitStatementRow).where(UnitStatementRow.tenant == tenant, UnitStatementRow.unit_id.in_(chunk))
+        )
     await _log(session, tenant, unit_ids, "delete", at)
 
 

@@ -21,7 +21,7 @@ from stores.sql.changes import log_upserts
 from stores.sql.engine import session_factory
 from stores.sql.rows import NewUnit, chunks, insert_units, unit_from_row
 from stores.sql.scoping import owned_by
-from stores.sql.tables import MemoryUnitRow
+from stores.sql.tables import MemoryUnitRow, UnitStatementRow
 
 
 class StaleConsolidation(RuntimeError):
@@ -76,6 +76,21 @@ class Consolidation:
                 out.update((r.id, unit_from_row(r)) for r in await session.scalars(stmt))
         return out
 
+    async def stating(self, owner: Scope, keys: Sequence[str]) -> list[tuple[MemoryUnit, bytes]]:
+        """The owner's valid level-0 units recorded as stating any of these `subject|attribute`
+        keys (`unit_statements`, written by `apply`), with their embeddings."""
+        out: dict[int, tuple[MemoryUnit, bytes]] = {}
+        async with self._sessions() as session:
+            for chunk in chunks(sorted(set(keys))):
+                ids = select(UnitStatementRow.unit_id).where(
+                    UnitStatementRow.tenant == owner.tenant, UnitStatementRow.key.in_(chunk)
+                )
+                stmt = owned_by(select(MemoryUnitRow), owner).where(
+                    MemoryUnitRow.id.in_(ids), MemoryUnitRow.valid_to.is_(None), MemoryUnitRow.level == 0
+                )
+                out.update((r.id, (unit_from_row(r), r.embedding)) for r in await session.scalars(stmt))
+        return [out[i] for i in sorted(out)]
+
     async def cluster_members(
         self, owner: Scope, periods: Sequence[tuple[datetime, datetime]], subjects: Sequence[str], levels: Sequence[int]
     ) -> list[MemoryUnit]:
@@ -119,8 +134,12 @@ class Consolidation:
         merges: Sequence[ProvenanceMerge] = (),
         closures: Sequence[UnitClosure] = (),
         new_units: Sequence[NewUnit] = (),
+        statements: Sequence[tuple[int, str]] = (),
     ) -> list[MemoryUnit]:
         """Apply one consolidation step atomically; returns the new units.
+
+        `statements` are `(unit id, subject|attribute key)` rows of the claimed units, for
+        `stating` to find them later.
 
         `claim_ids` (the units this step examined for the first time) must all still be
         unconsolidated, and every unit it merges into or closes must still be valid;
@@ -156,6 +175,12 @@ class Consolidation:
                 if stale:
                     raise StaleConsolidation(f"units {sorted(stale)} changed meanwhile")
             created = await insert_units(session, tenant, new_units, now, consolidated=True)
+            rows_of_keys = sorted({(unit_id, key) for unit_id, key in statements})
+            if rows_of_keys:
+                await session.execute(
+                    UnitStatementRow.__table__.insert(),
+                    [{"tenant": tenant, "key": key, "unit_id": unit_id} for unit_id, key in rows_of_keys],
+                )
             for merge in merges:
                 row = rows[merge.unit_id]
                 row.source_event_ids = list(dict.fromkeys([*row.source_event_ids, *merge.event_ids]))

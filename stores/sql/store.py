@@ -24,7 +24,7 @@ from stores.sql.engine import create_engine, dialect_insert, migrate, session_fa
 from stores.sql.rows import NewUnit, chunks, event_from_row, event_values, insert_units, unit_from_row
 from stores.sql.scoping import exact_scope, in_scope, valid_at
 from stores.sql.search import UnitSearch
-from stores.sql.tables import EventRow, MemoryUnitRow, UnitChangeRow
+from stores.sql.tables import EventRow, MemoryUnitRow, UnitChangeRow, UnitStatementRow
 
 
 class AlreadyCompressed(RuntimeError):
@@ -317,6 +317,9 @@ class SqlStore:
             )
             if not result.rowcount:
                 return False
+            await session.execute(
+                delete(UnitStatementRow).where(UnitStatementRow.tenant == tenant, UnitStatementRow.unit_id == unit_id)
+            )
             session.add(UnitChangeRow(tenant=tenant, unit_id=unit_id, op="delete", at=utc_now()))
             return True
 

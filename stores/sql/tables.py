@@ -127,6 +127,22 @@ class CompressionCacheRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class UnitStatementRow(Base):
+    """The `subject|attribute` keys a unit states (migration 0007), written when consolidation
+    first examines it: a new unit finds the units that state the same attribute of the same
+    subject through this index, whatever their wording (`memory_service.consolidate.statements`).
+
+    Only a candidate index: consolidation re-reads the statements from the units' text, so a
+    row of a closed unit is filtered out, and one of an older extractor only costs a lookup.
+    """
+
+    __tablename__ = "unit_statements"
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+
 class UnitChangeRow(Base):
     """The change log: one row per unit write, in the same transaction.
 

@@ -1,0 +1,648 @@
+"""Subject-attribute-value statements read from a unit's text, for consolidation.
+
+Embedding similarity cannot pair a fact with its paraphrase ("I'm based in Lisbon" /
+"Lisbon is where I call home", cosine ~0.75) or with its update ("I live in Lisbon" /
+"We finished moving into our new place in Osaka", cosine ~0.4). Both state one
+*attribute* (residence) of one *subject* (the speaker), so consolidation matches units
+on the normalised `(subject, attribute)` key and compares the values: the same value is
+a restatement, another value an update.
+
+The rules are general English, not any log's phrasing:
+- the subject: first person ("I", "my", "we") is the speaker of "X said: ..."; a named
+  person leading the clause is that person; "my friend/sister/boss ..." is someone
+  else (`speaker's friend`), so a friend's job never updates the speaker's;
+- attribute frames: state verbs with their preposition ("live in", "work at/as", "drive
+  a"), copulas and possessives ("my home is in X", "my favorite dish is X"), value-first
+  inversions ("X is where I live", "X is my favorite"), role nouns ("the nurse role"),
+  result states ("moved to X", "X hired me as", "first day as", "bought a <car>"),
+  comparatives of preference ("nothing beats X", "I'd pick X over anything");
+- what is not a current state is skipped: questions, plans and hypotheticals ("going
+  to", "might", "if", "thinking of"), the habitual past ("used to", "lived in"), and
+  one-off events, which have no frame ("flew to Rome" is not "lives in Rome").
+
+Values are compared as sets of content words: one inside the other is the same value.
+Favourite things carry a category: the one their noun names ("my favourite dish": food),
+else a guess from the value by `categorize` (the consolidator passes one that uses the
+embedder). A guess is weak: it never keeps two favourites with the same value apart, and
+it only pairs an update with a favourite of the guessed category.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from compressors.text.words import STOPWORDS
+
+# Attributes with one current value: a different value is an update.
+SINGLE_VALUED = frozenset(
+    ["residence", "employer", "occupation", "vehicle", "partner", "favorite", "result", "has", "port", "language", "hosting"]
+)
+
+_SAID = re.compile(r"^(?P<name>[^\W\d][\w .'\u2019-]{0,60}?) said: ", re.UNICODE)
+_SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
+# Clause boundaries: commas, dashes and coordinating conjunctions before a new verb phrase.
+_CLAUSE = re.compile(r"\s*(?:,|\s-\s|\s\u2014\s|:(?=\s))\s*|\s+(?:and|but|so|because|while|though|although)\s+", re.IGNORECASE)
+
+_FIRST_PERSON = r"(?:i|we|i'm|i've|we're|we've|i am|we are|i have|we have)"
+_NAME = r"(?-i:[A-Z])[\w-]+"
+# Who a frame is about, where the frame names them: "I"/"me"/"my", or a name (the extractive
+# compressor writes "Hana's" for "my" and "Hana" for "I" in third-person units).
+_WHO = rf"(?P<who>i|we|me|us|{_NAME})"
+_WHOSE = rf"(?P<who>my|our|{_NAME}'s|{_NAME}\u2019s)"
+_HUMAN_RELATIONS = (
+    "friend|friends|neighbou?r|neighbou?rs|brother|sister|sibling|mom|mum|mother|dad|father|parents?|son|daughter|"
+    "kids?|children|child|wife|husband|partner|boyfriend|girlfriend|fianc[eé]e?|boss|manager|colleague|coworker|"
+    "co-worker|roommate|flatmate|cousin|aunt|uncle|grandma|grandmother|grandpa|grandfather|niece|nephew|buddy|pal"
+)
+_OTHER_PERSON = re.compile(
+    rf"^(?:(?:my|our|(?P<owner>{_NAME})(?:'s|\u2019s))\s+(?:best\s+|old\s+|new\s+|older\s+|younger\s+|little\s+|big\s+)?(?P<rel>{_HUMAN_RELATIONS})\b"
+    rf"|(?:a|one)\s+(?P<rel2>{_HUMAN_RELATIONS})\s+of\s+(?:mine|ours)\b)",
+    re.IGNORECASE,
+)
+_THIRD_PRONOUN = re.compile(r"^(?:he|she|they|he's|she's|they're|his|her|their|it|it's|you|you're|your)\b", re.IGNORECASE)
+_LEADING_NAME = re.compile(r"^(?P<name>[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)(?:'s)?\s+(?=[a-z])")
+
+# Not a current state: questions, plans, hypotheticals, wishes, the habitual past.
+_NOT_CURRENT = re.compile(
+    r"\b(?:if|unless|would|could|might|may|maybe|perhaps|should|will|won't|shall|gonna|going to|plan|plans|planning|"
+    r"want to|wants to|wanna|hope to|hoping to|hopes to|wish|wishes|dream|dreams|dreaming|thinking (?:about|of)|"
+    r"considering|someday|one day|used to|back then|when i was|years ago|in the past"
+    r"|next (?:week|month|year|summer|spring|fall|autumn|winter))\b|'ll\b",
+    re.IGNORECASE,
+)
+# "I'd pick X over anything" is a preference, not a hypothetical: read before the filter.
+_PREFERENCE_WOULD = re.compile(
+    rf"\b(?:i'd|we'd|{_WHO}\s+would)\s+(?:always\s+)?(?:pick|choose|take|go for|rather have|rather eat)\s+(?P<v>.+?)"
+    r"\s+over\s+(?:anything|everything|any other|all|every)\b",
+    re.IGNORECASE,
+)
+_QUESTION_START = re.compile(
+    r"^(?:do|does|did|is|are|was|were|have|has|can|could|would|should|will|what|where|which|who|why|how|when)\b",
+    re.IGNORECASE,
+)
+_DENIAL = re.compile(r"\b(?:never|not ever|n't ever)\b", re.IGNORECASE)
+_NEGATED = re.compile(
+    r"\b(?:not|never|no longer|nor|quit|quitting|left|leaving|lost|resigned|retired|sold|selling|got rid of|gave up)\b|n't\b",
+    re.IGNORECASE,
+)
+
+_CAPITALISED = re.compile(r"[A-Z][\w&'.-]*(?:\s+(?:of|de|da|del|la|le|the|&|and)?\s*[A-Z0-9][\w&'.-]*)*")
+_WORD = re.compile(r"[\w'\u2019&-]+")
+_VALUE_STOP = re.compile(
+    r"\s+(?:for|with|since|because|after|before|when|where|which|who|that|than|to|from|on|about|ever since|"
+    r"these days|right now|for now|for good|at the moment|lately|recently|nowadays|now|today|this year|"
+    r"this month|last (?:week|month|year)|over|in)\b.*$",
+    re.IGNORECASE,
+)
+# Words that say when or how sure, not what ("in Boston these days" = "in Boston").
+_NOT_VALUE_WORDS = frozenset(
+    "now these days currently still really actually again there today new old just finally officially "
+    "honestly lately recently nowadays good anything else ever all-time absolute personal".split()
+)
+_COLOURS = frozenset(
+    "red blue green black white silver grey gray yellow orange purple pink brown gold beige navy maroon".split()
+)
+
+_VEHICLE_NOUN = r"(?:car|truck|pickup|van|minivan|suv|jeep|motorbike|motorcycle|scooter|bike|ride|vehicle|hatchback|sedan|wagon)"
+_CAR_MAKES = frozenset(
+    "honda toyota ford mazda subaru vw volkswagen bmw audi mercedes mercedes-benz tesla kia hyundai nissan chevy "
+    "chevrolet jeep volvo fiat peugeot renault skoda seat porsche lexus acura infiniti dodge ram gmc buick cadillac "
+    "chrysler lincoln mini mitsubishi suzuki citroen citroën opel alfa jaguar land rover range yamaha ducati harley "
+    "kawasaki vespa rivian polestar saab datsun".split()
+)
+_ROLE_NOUN = r"(?:role|position|job|post|gig)"
+_OCCUPATION_SUFFIX = re.compile(
+    r"(?:er|or|ist|ian|ant|ent|eer|nurse|chef|cook|pilot|doctor|lawyer|architect|teacher|baker|barista|"
+    r"clerk|medic|surgeon|dentist|vet|analyst|consultant|designer|developer|engineer|manager|director|intern|"
+    r"assistant|accountant|librarian|mechanic|plumber|electrician|carpenter|firefighter|officer|scientist|"
+    r"student|professor|lecturer|tutor|coach|trainer|artist|writer|journalist|editor|photographer|musician)s?$",
+    re.IGNORECASE,
+)
+
+_FAVORITE_CATEGORY_NOUNS = {
+    "food": "food", "dish": "food", "dishes": "food", "meal": "food", "cuisine": "food", "snack": "food",
+    "dessert": "food", "thing to eat": "food", "comfort food": "food",
+    "drink": "drink", "beverage": "drink",
+    "color": "color", "colour": "color",
+    "movie": "movie", "film": "movie", "show": "show", "series": "show",
+    "book": "book", "novel": "book", "author": "author", "writer": "author",
+    "song": "music", "band": "music", "artist": "music", "singer": "music", "album": "music", "genre": "music",
+    "music": "music",
+    "sport": "sport", "team": "team", "game": "game",
+    "city": "place", "place": "place", "country": "place", "spot": "place", "restaurant": "restaurant",
+    "animal": "animal", "season": "season", "hobby": "hobby", "flower": "flower",
+}
+FAVORITE_CATEGORIES: dict[str, str] = {
+    "food": "a food, dish or meal to eat",
+    "drink": "a drink or beverage",
+    "color": "a colour",
+    "movie": "a movie or film",
+    "show": "a TV show or series",
+    "book": "a book or novel",
+    "music": "a song, band, singer or kind of music",
+    "sport": "a sport",
+    "team": "a sports team",
+    "game": "a game or video game",
+    "place": "a city, country or place to visit",
+    "animal": "an animal",
+    "season": "a season of the year",
+    "hobby": "a hobby or activity",
+}
+
+Categorize = Callable[[str], str | None]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """`subject` and `attribute` are normalised (lowercase); `value` is a set of content words."""
+
+    subject: str
+    attribute: str
+    value: frozenset[str]
+    negated: bool = False
+    denial: bool = False  # negated with "never": denies it was ever so (a contradiction, not an update)
+    category: str | None = None  # favourites: the category their noun names ("dish" -> food)
+    guess: str | None = None  # favourites without a category noun: the category the value suggests
+
+    @property
+    def key(self) -> str:
+        return f"{self.subject}|{self.attribute}"
+
+    @property
+    def single_valued(self) -> bool:
+        return self.attribute.split(":", 1)[0] in SINGLE_VALUED
+
+
+def same_value(a: Statement, b: Statement) -> bool:
+    """One value inside the other ("Acme Corp" / "Acme"): the same value."""
+    return bool(a.value) and bool(b.value) and (a.value <= b.value or b.value <= a.value)
+
+
+def _content(text: str) -> frozenset[str]:
+    words = {w.lower().strip("'\u2019").removesuffix("'s").removesuffix("\u2019s") for w in _WORD.findall(text)}
+    words = {w[:-1] if w.endswith("s") and len(w) > 3 and not w.endswith("ss") else w for w in words}
+    return frozenset(w for w in words if w and w not in STOPWORDS and w not in _NOT_VALUE_WORDS)
+
+
+def _trim(value: str) -> str:
+    """The value phrase up to where the clause moves on ("Osaka for good" -> "Osaka")."""
+    value = _VALUE_STOP.sub("", " " + value.strip()).strip()
+    return re.sub(r"^(?:a|an|the|my|our|some)\s+", "", value, flags=re.IGNORECASE).strip(" .!?\"'")
+
+
+def _place(value: str) -> frozenset[str]:
+    """A place is a name: its capitalised words ("Osaka", "New York"); nothing when there is none."""
+    match = _CAPITALISED.search(value)
+    return _content(match.group(0)) if match else frozenset()
+
+
+def _thing(value: str) -> frozenset[str]:
+    return _content(_trim(value))
+
+
+def _vehicle(value: str) -> frozenset[str]:
+    """A make and model ("Honda Civic"), without its colour: "blue Civic" and "Civic" are one car."""
+    words = [w for w in _WORD.findall(_trim(value)) if w.lower() not in _COLOURS]
+    return _content(" ".join(words))
+
+
+def is_vehicle(value: str) -> bool:
+    words = [w.lower() for w in _WORD.findall(value)]
+    return bool(words) and (words[0] in _CAR_MAKES or any(re.fullmatch(_VEHICLE_NOUN, w) for w in words))
+
+
+def _occupation(value: str) -> frozenset[str]:
+    value = _trim(re.split(r"\s+(?:at|for|with|in)\s+", value, maxsplit=1)[0])
+    words = _WORD.findall(value)[:4]
+    # The role ends at its last occupation-like word ("nurse last spring" -> "nurse").
+    last = max((i for i, w in enumerate(words) if _OCCUPATION_SUFFIX.search(w)), default=-1)
+    return _content(" ".join(words[: last + 1])) if last >= 0 else frozenset()
+
+
+def _org(value: str) -> frozenset[str]:
+    """A name ("Acme Corp"), or "the <place>" ("the library"): the first capitalised words or
+    the noun phrase after "the"."""
+    value = value.strip()
+    match = _CAPITALISED.match(value)
+    if match:
+        return _content(match.group(0))
+    the = re.match(r"^the\s+([a-z][\w-]*(?:\s+[a-z][\w-]*)?)\b", value)
+    return _content(_trim(the.group(1))) if the else frozenset()
+
+
+@dataclass(frozen=True)
+class _Frame:
+    attribute: str
+    pattern: re.Pattern[str]
+    read: Callable[[str], frozenset[str]]
+    # "bought a <X>", "my <X> is": a vehicle only when X is one.
+    needs_vehicle: bool = False
+    # "Porto has been home": the value leads the clause, the person is the speaker.
+    value_first: bool = False
+
+
+def _frame(
+    attribute: str,
+    pattern: str,
+    read: Callable[[str], frozenset[str]],
+    needs_vehicle: bool = False,
+    value_first: bool = False,
+) -> _Frame:
+    return _Frame(attribute, re.compile(pattern, re.IGNORECASE), read, needs_vehicle, value_first)
+
+
+def _person(match: re.Match[str], speaker: str | None, subject: str | None) -> str | None:
+    """The frame's own person (its `who` group: "me", "my", "Hana's"), else the clause's subject."""
+    who = match.groupdict().get("who")
+    if not who:
+        return subject
+    who = who.lower().removesuffix("'s").removesuffix("\u2019s")
+    if who in {"i", "we", "me", "us", "my", "our"}:
+        return speaker.lower() if speaker else None
+    return who
+
+
+_V = r"(?P<v>.+)"
+# Case-sensitive inside case-insensitive frames: a name starts with a capital.
+_CAP_V = r"(?P<v>(?-i:[A-Z])[\w&'.-]*(?:\s+(?-i:[A-Z0-9&])[\w&'.-]*)*)"
+_FRAMES: tuple[_Frame, ...] = (
+    # residence
+    _frame("residence", rf"\b(?:live|lives|living|reside|resides|residing|settled|based|stationed|staying)\s+(?:now\s+)?(?:here\s+)?in\s+{_V}", _place),
+    _frame("residence", rf"\b(?:moved|relocated|relocating|settled)\s+(?:back\s+|over\s+|down\s+|out\s+)?(?:to|in)\s+{_V}", _place),
+    _frame("residence", rf"\b(?:moved|moving|relocated)\s+(?:in)?to\s+(?:a|an|the|our|my)\s+(?:new\s+)?(?:place|home|house|apartment|flat|condo)\s+in\s+{_V}", _place),
+    _frame("residence", rf"\b{_WHOSE}\s+(?:new\s+)?(?:place|home|house|apartment|flat|condo)\s+(?:is\s+)?in\s+{_V}", _place),
+    _frame("residence", rf"\b{_WHOSE}\s+(?:home|home base|base)\s+(?:is|'s|remains)\s+(?:now\s+|still\s+)?(?:in\s+)?{_V}", _place),
+    _frame("residence", rf"\bcalls?\s+{_CAP_V}\s+home\b", _place),
+    _frame("residence", rf"^{_CAP_V}\s+(?:is|has been|has become|feels like)\s+(?:now\s+|still\s+)?home\b(?:\s+(?:to|for)\s+{_WHO})?", _place, value_first=True),
+    _frame("residence", rf"^{_CAP_V}\s+(?:is|has become|remains)\s+(?:now\s+|still\s+)?where\s+{_WHO}\s+(?:live|lives|call home|calls home|reside|resides|am based|'m based|is based|are based|'re based|stay|stays|settled)\b", _place),
+    _frame("residence", rf"^{_CAP_V}\s+(?:is|has become|remains)\s+(?:now\s+|still\s+)?{_WHOSE}\s+(?:new\s+)?(?:home|base|hometown)\b", _place),
+    # occupation and employer
+    _frame("occupation", rf"\b(?:work|works|working|employed|hired|started|start|serving|serve|serves|job|position|role|day|career)\s+as\s+{_V}", _occupation),
+    _frame("occupation", rf"\b(?:hired|took\s+on|employs|employed|promoted)\s+{_WHO}\s+(?:on\s+)?(?:as|to)\s+{_V}", _occupation),
+    _frame("occupation", rf"\bpromoted\s+to\s+{_V}", _occupation),
+    _frame("occupation", rf"\b(?:hired|employ\w*|took\s+(?:me|us)\s+on|taken\s+on|job|jobs|work|works|working|role|position|career|started|starting|began|joined|day)\b.*?\bas\s+an?\s+{_V}", _occupation),
+    _frame("occupation", rf"\b(?:the|my)\s+(?P<v>[a-z][\w-]*(?:\s+[a-z][\w-]*){{0,2}})\s+{_ROLE_NOUN}\b", _occupation),
+    _frame("occupation", r"^(?:i'm|i am|we're|we are)\s+(?:now\s+|still\s+)?(?:an?\s+)(?P<v>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,2})$", _occupation),
+    _frame("employer", r"\b(?:work|works|working)\s+(?:now\s+)?(?:at|for)\s+(?P<v>(?:the\s+)?.+)", _org),
+    _frame("employer", rf"\b(?:employed|hired)\s+(?:at|by)\s+{_CAP_V}", _org),
+    _frame("employer", r"\b(?:job|position|role|day|internship)\s+(?:is\s+|as\s+.+?\s+)?(?:now\s+)?(?:at|with)\s+(?P<v>(?:the\s+)?.+)", _org),
+    _frame("employer", rf"\bas\s+an?\s+.+?\s+(?:at|for|with)\s+{_CAP_V}", _org),
+    _frame("employer", rf"^{_CAP_V}\s+(?:just\s+)?(?:hired|employs|took\s+on|took)\s+{_WHO}\b", _org),
+    _frame("employer", rf"\b(?:joined|still at|now at|started at)\s+{_CAP_V}", _org),
+    # vehicle
+    _frame("vehicle", rf"\b(?:drive|drives|driving)\s+(?:a|an|the|my)\s+{_V}", _vehicle),
+    _frame("vehicle", rf"\b(?:bought|got|purchased|leased|picked up)\s+(?:myself\s+)?(?:a|an)\s+(?:new\s+|used\s+)?{_V}", _vehicle, needs_vehicle=True),
+    _frame("vehicle", rf"\b{_WHOSE}\s+(?:new\s+)?(?:car|truck|ride|vehicle)\s+is\s+(?:now\s+)?(?:a|an)\s+{_V}", _vehicle),
+    _frame("vehicle", rf"^{_WHOSE}\s+(?:new\s+)?{_CAP_V}\s+(?:is|has|needs|gets)\b", _vehicle, needs_vehicle=True),
+    # software and services: what a thing is written in, runs on, listens on
+    _frame("language", rf"\b(?:written|built|implemented|coded)\s+(?:entirely\s+|mostly\s+)?in\s+{_CAP_V}", _org),
+    _frame("port", r"\b(?:runs|running|listens|listening|served|serves|exposed|available)\s+on\s+port\s+(?P<v>\d+)", _thing),
+    _frame("hosting", rf"\b(?:deployed|deploy|deploys|hosted|host|hosts|runs|running)\s+(?:on|to)\s+{_CAP_V}", _org),
+    # experience: "I've used X", "I've never integrated X" (many values; only a denial of one counts)
+    _frame("did", r"\b(?:have|'ve|has)\s+(?:never\s+|not\s+|n't\s+)?(?:ever\s+)?(?:used|written|built|implemented|integrated|worked with|tried|set up|deployed|configured|installed|been to|visited|met)\s+(?:any\s+|a\s+|an\s+|the\s+)?(?P<v>.+)", _thing),
+    _frame("did", r"^(?:i|we|(?-i:[A-Z])[\w-]+)\s+(?:already\s+|finally\s+|just\s+)?(?:used|wrote|built|implemented|integrated|tried|set up|deployed|configured|installed|visited|met)\s+(?:a\s+|an\s+|the\s+)?(?P<v>.+)", _thing),
+    # partner
+    _frame("partner", rf"\b(?:married|engaged)\s+to\s+{_CAP_V}", _org),
+    _frame("partner", rf"\b(?:dating|seeing)\s+{_CAP_V}", _org),
+)
+_MY_PARTNER = re.compile(
+    rf"^(?:my|our)\s+(?:boyfriend|girlfriend|husband|wife|partner|fianc[eé]e?|spouse)(?:'s name)?\s+(?:is\s+)?{_CAP_V}",
+    re.IGNORECASE,
+)
+_FAVORITE_FRAMES: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"\bfavou?rite\s+(?P<cat>[a-z]+(?:\s+[a-z]+)?)\s+(?:is|are|'s|has to be|remains|has become|would be)\s+(?:now\s+|still\s+|definitely\s+)?(?P<v>.+)",
+        rf"^(?P<v>.+?)\s+(?:is|are|remains|has become|'s)\s+(?:still\s+|now\s+|definitely\s+)?{_WHOSE}\s+(?:new\s+|all-time\s+|absolute\s+)?(?:favou?rite|number one|number 1|no\. ?1|top|go-to)\b\s*(?P<cat>[a-z]+)?",
+        r"^(?:nothing|no\s+(?P<cat>[a-z]+))\s+(?:beats|tops|compares to|comes close to)\s+(?P<v>.+)",
+        r"\b(?:love|like|enjoy|prefer)\s+(?P<v>.+?)\s+(?:more than anything|above all|above everything|the most|best of all)\b",
+        r"^(?P<v>.+?)\s+(?:is|are)\s+(?:the best|my favou?rite)(?:\s+(?!now\b|ever\b|today\b|again\b)(?P<cat>[a-z]+))?(?:\s+now|\s+ever|\s+today)?$",
+    )
+)
+_FAVOURITE_WORD = re.compile(r"\bfavou?rite\b", re.IGNORECASE)
+_ONE_OF = re.compile(r"\bone of (?:my|our|the)\b", re.IGNORECASE)
+_PRONOUN_VALUE = re.compile(r"^(?:it|this|that|they|these|those|you|he|she|which|what|one|mine)$", re.IGNORECASE)
+
+
+_THING_SUBJECT = re.compile(
+    r"^(?:the|our)\s+(?P<np>(?:[a-z][\w-]*\s+){0,2}[a-z][\w-]*)\s+"
+    r"(?=(?:is|are|runs|listens|uses|serves|talks|connects|lives|works|has)\b)",
+    re.IGNORECASE,
+)
+
+
+def _subject(clause: str, speaker: str | None, inherited: str | None) -> tuple[str | None, str]:
+    """(normalised subject, the clause without it) for a clause, or (None, clause) when unresolved."""
+    other = _OTHER_PERSON.match(clause)
+    if other:
+        relation = (other.group("rel") or other.group("rel2")).lower().rstrip("s")
+        owner = other.group("owner") or speaker
+        return (f"{owner.lower()}'s {relation}" if owner else None), clause[other.end() :].strip()
+    if _THIRD_PRONOUN.match(clause):
+        return None, clause
+    thing = _THING_SUBJECT.match(clause)
+    if thing:
+        return thing.group("np").lower(), clause  # "The billing service listens on ...": the service
+    lowered = clause.lower()
+    if (
+        re.match(rf"^{_FIRST_PERSON}\b|^(?:my|our|me)\b", lowered)
+        or re.search(r"\b(?:i|we|i'm|we're|i've|we've)\b", lowered)
+        or re.search(r"\b(?:hired|took|taken|employs?|offered|promoted)\s+(?:me|us)\b", lowered)
+    ):
+        return (speaker.lower() if speaker else None), clause
+    name = _LEADING_NAME.match(clause)
+    # "Caroline works at ..." (a name leading a verb), not "Osaka is where I live" (a value first).
+    if (
+        name
+        and _is_name(name.group("name"))
+        and not re.match(r"^(?:is|are|remains|has become|has been|feels like)\b", clause[name.end() :])
+    ):
+        return name.group("name").lower(), clause
+    return (speaker.lower() if speaker else None) if inherited is None else inherited, clause
+
+
+def _is_name(words: str) -> bool:
+    """A capitalised word that starts a sentence is a name unless it is a common word
+    ("After", "Today", "Honestly", "Traded")."""
+    first = words.split()[0].lower()
+    return not (first in STOPWORDS or first in _NOT_VALUE_WORDS or first in _NOT_NAMES or first.endswith(("ly", "ed", "ing")))
+
+
+_NOT_NAMES = frozenset(
+    "after before since when while today yesterday tomorrow last this next now still finally big great good nothing "
+    "everything something anyway also well yes no sure thanks oh wow hey so then plus".split()
+)
+
+
+def _clauses(text: str) -> Iterable[tuple[str, bool]]:
+    """(clause, sentence is a question) for each clause of the text."""
+    for sentence in _SENTENCE.split(text):
+        sentence = sentence.strip()
+        if not sentence:
+            continue
+        question = sentence.endswith("?") or bool(_QUESTION_START.match(sentence))
+        for clause in _CLAUSE.split(sentence):
+            clause = clause.strip(" .!?;\"'()")
+            if clause:
+                yield clause, question
+
+
+def split_speaker(text: str, persons: Iterable[str] = ()) -> tuple[str | None, str]:
+    """("Alice", "I live in Boston.") for "Alice said: I live in Boston."; else (first person, text)."""
+    match = _SAID.match(text)
+    if match:
+        return match.group("name").strip(), text[match.end() :]
+    return next(iter(persons), None), text
+
+
+@lru_cache(maxsize=65_536)
+def _extract(text: str, speaker: str | None) -> tuple[tuple[Statement, str | None, str], ...]:
+    """Statements with their favourite category noun (or None) and value phrase, before categorising."""
+    out: list[tuple[Statement, str | None, str]] = []
+    subject: str | None = None
+    for clause, question in _clauses(text):
+        if question:
+            continue
+        partner = _MY_PARTNER.match(clause)
+        if partner and speaker and not _NOT_CURRENT.search(clause):
+            value = _content(partner.group("v"))
+            if value:
+                out.append((Statement(speaker.lower(), "partner", value, bool(_NEGATED.search(clause))), None, partner.group("v")))
+            subject = speaker.lower()
+            continue
+        subject, body = _subject(clause, speaker, subject)
+        preference = _PREFERENCE_WOULD.search(body)
+        if preference:
+            who = _person(preference, speaker, subject)
+            value = _thing(preference.group("v"))
+            if value and who:
+                out.append((Statement(who, "favorite", value), None, preference.group("v")))
+            continue
+        if _NOT_CURRENT.search(body) or subject is None:
+            continue
+        negated = bool(_NEGATED.search(body))
+        found = len(out)
+        for frame in _FRAMES:
+            match = frame.pattern.search(body)
+            if not match:
+                continue
+            raw = match.group("v")
+            if frame.attribute == "vehicle" and frame.needs_vehicle and not is_vehicle(_trim(raw)):
+                continue
+            if frame.attribute != "did" and re.search(r"\b(?:lived|worked|drove|was living|was working)\b", body, re.IGNORECASE):
+                continue  # the past: "I lived in Rome" says nothing about now
+            who = _person(match, speaker, (speaker.lower() if speaker else None) if frame.value_first else subject)
+            value = frame.read(raw)
+            if who and value:
+                denial = negated and bool(_DENIAL.search(body))
+                out.append((Statement(who, frame.attribute, value, negated, denial=denial), None, raw))
+        if _ONE_OF.search(body):
+            continue  # "one of my favourites": not the one
+        if len(out) == found and not _FAVOURITE_WORD.search(body):
+            generic = _generic(clause, speaker, subject, negated)
+            if generic is not None:
+                out.append((generic, None, ""))
+                continue
+        for pattern in _FAVORITE_FRAMES:
+            match = pattern.search(body)
+            if not match:
+                continue
+            if pattern is _FAVORITE_FRAMES[-1] and not match.group("cat") and not _FAVOURITE_WORD.search(text):
+                continue  # a bare "X is the best" is praise, unless the sentence talks of favourites
+            raw = match.group("v")
+            value = _thing(raw)
+            if not value or _PRONOUN_VALUE.match(_trim(raw)) or len(value) > 4:
+                continue
+            category = match.groupdict().get("cat")
+            who = _person(match, speaker, subject)
+            if who:
+                out.append((Statement(who, "favorite", value, negated), category, raw))
+            break
+    return tuple(out)
+
+
+# "my/our/Hana's/the <attribute> is <value>": English's own attribute-value sentence. The
+# value must look like one (a name, a number, an address, "a/the <noun>"), not a passing
+# state ("my knee is sore", "the weather is nice").
+_GENERIC = re.compile(
+    rf"^(?P<who>my|our|the|{_NAME}'s|{_NAME}\u2019s)\s+(?:new\s+|current\s+|main\s+)?"
+    r"(?P<attr>[a-z][\w'-]*(?:\s+[a-z][\w-]*){0,2}?)\s+(?P<verb>is|are|remains|is now|has become|is set to|was changed to|got changed to|changed to|moved to)\s+"
+    r"(?:now\s+|still\s+|currently\s+)?(?P<v>.+)$",
+    re.IGNORECASE,
+)
+# "Sam is my manager", "8080 is the port": the value first.
+_GENERIC_INVERTED = re.compile(
+    rf"^(?P<v>(?-i:[A-Z0-9])[\w.@:/&'-]*(?:\s+(?-i:[A-Z0-9&])[\w.@:/&'-]*)*)\s+(?:is|remains|is now)\s+(?:still\s+|now\s+)?"
+    rf"(?P<who>my|our|the|{_NAME}'s)\s+(?:new\s+|current\s+|main\s+)?(?P<attr>[a-z][\w-]*(?:\s+[a-z][\w-]*){{0,2}})$",
+    re.IGNORECASE,
+)
+_TRANSIENT = frozenset(
+    "day days week weekend morning afternoon evening night trip vacation holiday weather mood head back knee leg arm "
+    "stomach life plan plans idea ideas question questions point problem problems issue issues goal goals guess "
+    "feeling thing things reason advice answer bet best worst fault turn pleasure honor hope dream wish".split()
+)
+_VALUE_LIKE = re.compile(r"(?-i:[A-Z])|\d|@|/|\.\w|^(?:an?|the)\s+[a-z]", re.IGNORECASE)
+_NOT_A_VALUE_START = re.compile(
+    r"^(?:in|on|at|to|for|with|from|about|so|very|really|pretty|quite|too|kind of|a bit|a little|not|also|just|"
+    r"going|getting|doing|being|like|that|what|how|why|when|where|who|which|it|this|one|all|always|never|"
+    r"[a-z]+ing\b|[a-z]+ed\b)",
+    re.IGNORECASE,
+)
+
+
+def _generic(clause: str, speaker: str | None, subject: str | None, negated: bool) -> Statement | None:
+    """A `has:<attribute>` statement from "my <attribute> is <value>" or "<value> is my <attribute>"."""
+    match = _GENERIC.match(clause) or _GENERIC_INVERTED.match(clause)
+    if not match:
+        return None
+    attr_words = [w for w in match.group("attr").lower().split() if w not in _NOT_VALUE_WORDS]
+    raw = match.group("v").strip(" .!?\"'")
+    place = re.match(r"^(?:in|on|at)\s+(?=\S*(?-i:[A-Z0-9]))", raw, re.IGNORECASE)
+    raw = _trim(raw[place.end() :] if place else raw)  # "my birthday is on June 3", "the server is at 10.0.0.5"
+    if not attr_words or attr_words[-1] in _TRANSIENT:
+        return None
+    if re.fullmatch(_HUMAN_RELATIONS, attr_words[-1]) and not re.match(r"(?-i:[A-Z])", raw):
+        return None  # "my sister is a nurse" is the sister's job; "my manager is Sam" names him
+    if not raw or _NOT_A_VALUE_START.match(raw) or not _VALUE_LIKE.search(raw) or len(raw.split()) > 6:
+        return None
+    value = _content(raw) or frozenset([raw.lower()])
+    who = match.group("who").lower()
+    # "the deadline is ...": the owner's own world (consolidation is per owner)
+    person = "*" if who == "the" else _person(match, speaker, subject)
+    if not person:
+        return None
+    plural = match.group("v") and match.groupdict().get("verb", "is").lower() == "are"
+    attribute = ("has*:" if plural else "has:") + " ".join(attr_words)
+    return Statement(person, attribute, value, negated)
+
+
+# The extractive compressor's tool units: "agent called tool get_config with service=billing; result: port=6379, replicas=2".
+_TOOL_UNIT = re.compile(r"^.{1,80}? called tool (?P<tool>[\w.:-]+)(?: with (?P<args>[^;]*))?; result: (?P<result>.+)$")
+_FIELD = re.compile(r"(?P<k>[\w.-]+)=(?P<v>[^,;]+)")
+
+
+def tool_statements(text: str) -> list[Statement]:
+    """A tool called with the same arguments is one subject; each `field=value` of its result is an
+    attribute, so a changed field of the same call is an update and the same fields a restatement."""
+    match = _TOOL_UNIT.match(text.strip())
+    if not match:
+        return []
+    subject = f"tool {match.group('tool')}({(match.group('args') or '').strip()})".lower()
+    return [
+        Statement(subject, f"result:{f.group('k').lower()}", frozenset([f.group("v").strip().lower()]))
+        for f in _FIELD.finditer(match.group("result"))
+    ]
+
+
+def extract(text: str, persons: Iterable[str] = (), categorize: Categorize | None = None) -> list[Statement]:
+    """The statements of a unit's text ("Alice said: ..." or third person, or a tool call), deduplicated.
+
+    `persons` gives the speaker when the text has no "X said:" prefix (its first person).
+    """
+    tool = tool_statements(text)
+    if tool:
+        return tool
+    speaker, body = split_speaker(text, persons)
+    out: dict[tuple[str, str, frozenset[str]], Statement] = {}
+    for statement, category_noun, raw in _extract(body, speaker):
+        if statement.attribute == "favorite":
+            category = favorite_category(category_noun)
+            guess = None if category or categorize is None else categorize(_trim(raw))
+            statement = Statement(
+                statement.subject, "favorite", statement.value, statement.negated, category=category, guess=guess
+            )
+        out.setdefault((statement.subject, statement.attribute, statement.value), statement)
+    return list(out.values())
+
+
+def favorite_category(noun: str | None) -> str | None:
+    """The category a favourite's noun names ("dish" -> food; "food", "comfort food" -> food)."""
+    if not noun:
+        return None
+    noun = noun.lower().strip()
+    for candidate in (noun, noun.split()[-1], noun.split()[0]):
+        if candidate in _FAVORITE_CATEGORY_NOUNS:
+            return _FAVORITE_CATEGORY_NOUNS[candidate]
+    return noun.split()[-1]
+
+
+def _same_kind(a: Statement, b: Statement, same_value: bool) -> bool:
+    """Favourites of one category: named alike, or (for the same value) one without a name, or
+    (for an update) one's category the other's guess."""
+    if a.attribute != "favorite":
+        return True
+    if a.category and b.category:
+        return a.category == b.category
+    if same_value:
+        return True
+    return (a.category or a.guess) == (b.category or b.guess)
+
+
+def keys(statements: Iterable[Statement]) -> list[str]:
+    """The distinct `subject|attribute` keys: what units are matched on."""
+    return sorted({s.key for s in statements})
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What two units' statements of the same keys say about the pair."""
+
+    shared: int  # keys both state
+    conflicts: int  # single-valued keys with different values (or a value negated)
+    agreements: int  # keys with the same value
+    contradictions: int = 0  # the same value, one side denying it ever held ("never"): neither is newer truth
+
+    @property
+    def restates(self) -> bool:
+        return self.shared > 0 and self.conflicts == 0 and self.agreements == self.shared
+
+    @property
+    def updates(self) -> bool:
+        return self.conflicts > 0 and self.contradictions == 0
+
+    @property
+    def contradicts(self) -> bool:
+        return self.contradictions > 0
+
+
+def compare(old: Iterable[Statement], new: Iterable[Statement]) -> Comparison:
+    """Compare two units' statements key by key.
+
+    A key stated with the same value by both (and neither negated) agrees; a single-valued key
+    with different values, or the same value negated by one of them, conflicts.
+    """
+    by_key_old: dict[str, list[Statement]] = {}
+    for s in old:
+        by_key_old.setdefault(s.key, []).append(s)
+    by_key_new: dict[str, list[Statement]] = {}
+    for s in new:
+        by_key_new.setdefault(s.key, []).append(s)
+    shared = conflicts = agreements = contradictions = 0
+    for key in by_key_old.keys() & by_key_new.keys():
+        a_list, b_list = by_key_old[key], by_key_new[key]
+        if key.endswith("|did"):
+            # Experiences are many: agreeing or differing ones say nothing; a denial of one is a contradiction.
+            if any(same_value(a, b) and a.negated != b.negated and (a.denial or b.denial) for a in a_list for b in b_list):
+                shared += 1
+                contradictions += 1
+            continue
+        same = [(a, b) for a in a_list for b in b_list if same_value(a, b) and _same_kind(a, b, True)]
+        if same:
+            shared += 1
+            if any(a.negated != b.negated and (a.denial or b.denial) for a, b in same):
+                contradictions += 1
+            elif any(a.negated != b.negated for a, b in same):
+                conflicts += 1
+            else:
+                agreements += 1
+            continue
+        kin = [(a, b) for a in a_list for b in b_list if _same_kind(a, b, False)]
+        if not kin:
+            continue  # favourites of two categories: nothing shared
+        shared += 1
+        if any(not a.negated and not b.negated and a.single_valued for a, b in kin):
+            conflicts += 1
+    return Comparison(shared, conflicts, agreements, contradictions)

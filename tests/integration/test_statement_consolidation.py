@@ -1,0 +1,113 @@
+"""Consolidation through subject-attribute-value statements, end to end: real SQLite and
+PostgreSQL, the packaged embedder, the extractive compressor. Paraphrased restatements and
+updates sit too far apart in embedding space for the similarity path; their statement keys
+pair them, within a run and (through `unit_statements`) across runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from memory_service.context.packing import CONFLICT_MARK
+from memory_service.domain import EventIn, MemoryUnit, Scope
+from memory_service.index.embedding import from_bytes
+from memory_service.service import MemoryService
+from memory_service.settings import Settings
+
+T0 = datetime(2024, 2, 1, 9, 0, tzinfo=UTC)
+OWNER = Scope(user_id="maya")
+
+
+def event(i: int, text: str, day: int, speaker: str = "Maya") -> EventIn:
+    return EventIn(
+        event_id=f"m{i}", user_id="maya", session_id=f"s{day}", role="user", speaker=speaker, content=text,
+        timestamp=T0 + timedelta(days=day),
+    )
+
+
+@pytest.fixture
+async def service(settings: Settings, embedder):
+    service = await MemoryService.open(settings, embedder=embedder, run_jobs=False)
+    yield service
+    await service.close()
+
+
+def by_event(units: list[MemoryUnit], event_id: str) -> MemoryUnit:
+    return next(u for u in units if u.level == 0 and event_id in u.source_event_ids and u.source_event_ids[0] == event_id)
+
+
+async def test_a_paraphrased_restatement_merges_and_a_paraphrased_update_supersedes(service: MemoryService) -> None:
+    await service.ingest(
+        [
+            event(1, "I'm living in Porto these days.", 0),
+            event(2, "Porto has been home for a while now, I love the river.", 9),
+            event(3, "I flew to Bergen for a conference.", 15),  # a trip: stays apart
+            event(4, "My sister lives in Oslo.", 16),  # another person's residence: stays apart
+            event(5, "After months of packing we finally settled in Bergen.", 40),
+        ],
+        wait=True,
+    )
+    units = await service.store.list_units(OWNER, include_invalid=True)
+    first, again, update = by_event(units, "m1"), by_event(units, "m2"), by_event(units, "m5")
+    cosine = float(np.dot(service.embedder.embed([first.text])[0], service.embedder.embed([update.text])[0]))
+    assert cosine < service.consolidator.supersede_threshold  # the similarity path cannot pair them
+
+    report = await service.consolidate(OWNER)
+    units = {u.id: u for u in await service.store.list_units(OWNER, include_invalid=True)}
+    first, again, update = units[first.id], units[again.id], units[update.id]
+    assert again.superseded_by == first.id and again.valid_to == again.valid_from  # merged
+    assert sorted(first.source_event_ids) == ["m1", "m2"]
+    assert first.superseded_by == update.id and first.valid_to is not None  # then superseded
+    assert any(h.get("by") == "statement" for h in first.history)
+    assert update.valid_to is None
+    assert by_event(list(units.values()), "m3").valid_to is None
+    assert by_event(list(units.values()), "m4").valid_to is None
+    assert (first.id, update.id) in report.supersessions
+
+    context = await service.context(OWNER, "Where does Maya live?", 256)
+    shown = [c.unit.id for c in context.chosen]
+    assert update.id in shown and first.id not in shown and again.id not in shown
+
+
+async def test_a_later_run_finds_the_old_statement_through_its_key(service: MemoryService) -> None:
+    await service.ingest([event(1, "I work as a paramedic at City General.", 0)], wait=True)
+    await service.consolidate(OWNER)
+    # A later run: the old unit is consolidated, found only by its stored (subject, attribute) keys.
+    await service.ingest([event(2, "Northwind took me on as a pharmacist, today was day one.", 30)], wait=True)
+    fresh = await service.store.consolidation.fresh_units(OWNER)
+    assert [u.source_event_ids for u, _ in fresh] == [["m2"]]
+    stated = await service.store.consolidation.stating(OWNER, ["maya|employer"])
+    assert [u.source_event_ids for u, _ in stated] == [["m1"]]
+    report = await service.consolidate(OWNER)
+    assert report.superseded == 1
+    units = await service.store.list_units(OWNER, include_invalid=True)
+    old, new = by_event(units, "m1"), by_event(units, "m2")
+    assert old.superseded_by == new.id and new.valid_to is None
+    assert from_bytes(stated[0][1]).shape == service.embedder.embed(["x"])[0].shape
+    # Running again finds nothing to do.
+    again = await service.consolidate(OWNER)
+    assert again.examined == 0 and again.superseded == 0
+
+
+async def test_a_denial_marks_both_statements_as_conflicting(service: MemoryService) -> None:
+    await service.ingest(
+        [event(1, "I visited Japan in 2019 with my brother.", 0), event(2, "I've never been to Japan.", 20)], wait=True
+    )
+    report = await service.consolidate(OWNER)
+    assert report.superseded == 0 and len(report.conflicts) == 1
+    units = await service.store.list_units(OWNER, include_invalid=True)
+    visited, never = by_event(units, "m1"), by_event(units, "m2")
+    assert visited.valid_to is None and never.valid_to is None  # neither silently wins
+    context = await service.context(OWNER, "Has Maya been to Japan?", 256)
+    assert {visited.id, never.id} <= {c.unit.id for c in context.chosen}
+    assert context.context.count(CONFLICT_MARK) == 2
+
+
+async def test_erasing_a_unit_erases_its_statement_keys(service: MemoryService) -> None:
+    await service.ingest([event(1, "I live in Porto.", 0)], wait=True)
+    await service.consolidate(OWNER)
+    (unit, _), = await service.store.consolidation.stating(OWNER, ["maya|residence"])
+    assert await service.store.delete_unit(OWNER.tenant, unit.id)
+    assert await service.store.consolidation.stating(OWNER, ["maya|residence"]) == []
