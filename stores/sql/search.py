@@ -165,7 +165,7 @@ class UnitSearch:
     ) -> list[int]:
         """Visible units whose event time (or, lacking one, valid_from) is in [start, end): the
         latest `limit` of them by that time (all when None). An index on (tenant, that time),
-        migration 0007, makes it a range scan."""
+        migration 0008, makes it a range scan."""
         when = event_when(MemoryUnitRow)
         stmt = valid_at(in_scope(select(MemoryUnitRow.id), MemoryUnitRow, scope), as_of)
         if start is not None:
@@ -267,7 +267,7 @@ class UnitSearch:
 
 
 def event_when(model: type[MemoryUnitRow]) -> Any:
-    """A unit's time for time-range questions: its event time, else when it became valid (indexed, 0007)."""
+    """A unit's time for time-range questions: its event time, else when it became valid (indexed, 0008)."""
     return func.coalesce(model.event_time, model.valid_from)
 
 

@@ -69,7 +69,7 @@ class MemoryUnitRow(Base):
         Index("ix_units_hash", "tenant", "hash"),
         Index("ix_units_unconsolidated", "tenant", "consolidated_at"),
         Index("ix_units_owner_time", "tenant", "user_id", "agent_id", "event_time"),  # migration 0006
-        Index("ix_units_tenant_when", "tenant", text("coalesce(event_time, valid_from)")),  # migration 0007
+        Index("ix_units_tenant_when", "tenant", text("coalesce(event_time, valid_from)")),  # migration 0008
         {"sqlite_autoincrement": True},
     )
 

@@ -1,7 +1,7 @@
 """An index on a unit's time for time-range questions: (tenant, coalesce(event_time, valid_from)).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01
 
 Context queries that name a time ("in May 2023") look up the scope's units in that range
@@ -12,8 +12,8 @@ reads every unit of the tenant: 0.1-0.7 s at 10^5 units (`benchmarks/scale.py`).
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
