@@ -147,6 +147,9 @@ async def run_backend(backend: str, sizes: list[int], data: dict[str, Any], args
                     lambda i: scope_of(i, args.per_user),
                 )
                 loaded = size
+                if backend == "postgres":  # the planner statistics autovacuum would gather after a bulk load
+                    async with service.store.engine.connect() as conn:
+                        await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(sa_text("ANALYZE"))
                 row = await measure(service, size, data, args, rng)
                 rows.append({"backend": backend, "sql_load_s": round(sql_s, 1), "faiss_add_s": round(faiss_s, 2), **row})
                 print(json.dumps(rows[-1]), flush=True)
