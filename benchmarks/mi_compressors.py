@@ -173,7 +173,9 @@ def agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The compressors ordered by MI and by each recall, and Kendall's tau between them."""
     from scipy.stats import kendalltau
 
-    out: dict[str, Any] = {"by_mi": ranks(rows, "mi_bits")}
+    # estimates at the log N bound (or otherwise equal) do not rank: say so rather than list input order
+    separated = len({r["mi_bits"] for r in rows}) > 1 and not all(r["saturated"] for r in rows)
+    out: dict[str, Any] = {"mi_separates": separated, "by_mi": ranks(rows, "mi_bits") if separated else None}
     for key in ("content_recall", "answer_token_recall"):
         out[f"by_{key}"] = ranks(rows, key)
         tau = kendalltau([r["mi_bits"] for r in rows], [r[key] or 0.0 for r in rows]).statistic
