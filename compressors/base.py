@@ -91,6 +91,9 @@ BUILTIN: dict[str, tuple[str, bool]] = {
     "llama_cpp": ("compressors.backends.llamacpp:create_llama_cpp", True),
     "transformers": ("compressors.backends.hf:create_transformers", True),
     "openai": ("compressors.backends.openai_compat:create_openai", False),
+    # references for measuring the others (compressors/reference.py), not for ingest
+    "identity": ("compressors.reference:create_identity", False),
+    "truncate": ("compressors.reference:create_truncation", False),
 }
 # A package adds a backend with an entry point in this group, name = "package.module:factory";
 # like a "module:callable" name, it counts as native (runs isolated when asked).

@@ -13,7 +13,7 @@ forward pass: `compressors.lm.scoring`), not from a completion API's echo/logpro
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,10 +31,17 @@ class MIEstimate:
     input_tokens: float  # mean per context
     compression_ratio: float  # output tokens / input tokens
     per_item_nats: list[float] = field(default_factory=list)
+    # percentile bootstrap over windows (see `bootstrap_interval`), in bits
+    ci_low_bits: float = 0.0
+    ci_high_bits: float = 0.0
 
     @property
     def upper_bound_nats(self) -> float:
         return math.log(self.n) if self.n else 0.0
+
+    @property
+    def upper_bound_bits(self) -> float:
+        return self.upper_bound_nats / math.log(2)
 
 
 def mi_from_logprobs(logp: np.ndarray) -> tuple[float, list[float]]:
@@ -48,6 +55,25 @@ def mi_from_logprobs(logp: np.ndarray) -> tuple[float, list[float]]:
     return max(0.0, float(np.mean(per_item))), per_item
 
 
+def bootstrap_interval(
+    per_item_nats: Sequence[float], resamples: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap of the (clipped) mean of the per-window terms, in nats.
+
+    Windows are resampled with the score matrix held fixed: the interval says how much the
+    estimate moves with the draw of positive pairs, for this batch of N candidates (the
+    log N bound does not move).
+    """
+    terms = np.asarray(per_item_nats, dtype=np.float64)
+    if len(terms) < 2:
+        value = max(0.0, float(terms.mean())) if len(terms) else 0.0
+        return value, value
+    rng = np.random.default_rng(seed)
+    means = terms[rng.integers(0, len(terms), size=(resamples, len(terms)))].mean(axis=1)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return max(0.0, float(low)), max(0.0, float(high))
+
+
 def logprob_matrix(contexts: Sequence[str], compressions: Sequence[str], scorer: SequenceScorer) -> np.ndarray:
     continuations = [scorer.text_tokens(z) for z in compressions]
     logp = np.empty((len(compressions), len(contexts)))
@@ -56,16 +82,42 @@ def logprob_matrix(contexts: Sequence[str], compressions: Sequence[str], scorer:
     return logp
 
 
-def estimate_mi(contexts: Sequence[str], compressions: Sequence[str], scorer: SequenceScorer) -> MIEstimate:
+def logprob_matrices(
+    contexts: Sequence[str], compressions: Mapping[str, Sequence[str]], scorer: SequenceScorer,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """`logprob_matrix` for several compressors of the same contexts: each context's prompt is
+    scored once with every compressor's continuations in the same call (one batched pass)."""
+    names = list(compressions)
+    tokens = {name: [scorer.text_tokens(z) for z in compressions[name]] for name in names}
+    if any(len(t) != len(contexts) for t in tokens.values()):
+        raise ValueError("one compression per context")
+    every = [z for name in names for z in tokens[name]]
+    out = {name: np.empty((len(contexts), len(contexts))) for name in names}
+    for col, context in enumerate(contexts):
+        scores = scorer.continuation_logprobs(scorer.prompt_tokens(context), every)
+        for k, name in enumerate(names):
+            out[name][:, col] = scores[k * len(contexts) : (k + 1) * len(contexts)]
+        if progress is not None:
+            progress(1)
+    return out
+
+
+def estimate_mi(
+    contexts: Sequence[str], compressions: Sequence[str], scorer: SequenceScorer, logp: np.ndarray | None = None
+) -> MIEstimate:
+    """The estimate for one compressor; `logp` if already scored (`logprob_matrices`)."""
     if len(contexts) != len(compressions):
         raise ValueError("one compression per context")
-    logp = logprob_matrix(contexts, compressions, scorer)
+    if logp is None:
+        logp = logprob_matrix(contexts, compressions, scorer)
     nats, per_item = mi_from_logprobs(logp)
     out_tokens = [len(scorer.text_tokens(z)) for z in compressions]
     in_tokens = [len(scorer.text_tokens(x)) for x in contexts]
     n = len(contexts)
     mean_out = sum(out_tokens) / n if n else 0.0
     bits = nats / math.log(2)
+    low, high = bootstrap_interval(per_item)
     return MIEstimate(
         n=n,
         nats=nats,
@@ -75,4 +127,6 @@ def estimate_mi(contexts: Sequence[str], compressions: Sequence[str], scorer: Se
         input_tokens=sum(in_tokens) / n if n else 0.0,
         compression_ratio=sum(out_tokens) / sum(in_tokens) if sum(in_tokens) else 0.0,
         per_item_nats=per_item,
+        ci_low_bits=low / math.log(2),
+        ci_high_bits=high / math.log(2),
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from compressors.lm.batch_scoring import DEFAULT_BATCH_TOKENS, BatchedContinuationScorer
 from compressors.lm.client import SequenceScorer
 from compressors.lm.models import load_causal_lm, load_llama, model_label, packaged_gguf
 
@@ -40,12 +41,22 @@ def token_logprob_sum(logits: np.ndarray, targets: Sequence[int]) -> float:
 
 class LlamaCppScorer:
     """Any GGUF (default the packaged SmolLM2). The prompt is evaluated once per context and
-    its KV cache reused for every continuation."""
+    its KV cache reused for every continuation.
 
-    def __init__(self, model: str | None = None, context_tokens: int | None = None, threads: int | None = None) -> None:
+    `continuation_logprobs` (the MI estimate) packs all continuations of a prompt into
+    multi-sequence batches (`compressors.lm.batch_scoring`) unless `batched=False`;
+    `continuation_token_logprobs` (pruning) and `exact_continuation_logprobs` decode one
+    continuation at a time: the reference the batched path is tested against.
+    """
+
+    def __init__(self, model: str | None = None, context_tokens: int | None = None, threads: int | None = None,
+                 batched: bool = True, batch_tokens: int | None = None) -> None:
         self.context_tokens = int(context_tokens or DEFAULT_SCORER_CONTEXT)
         self.llm = load_llama(model, self.context_tokens, threads, logits_all=True)
         self.label = model_label(model or packaged_gguf())
+        self.batched = batched
+        self.batch_tokens = int(batch_tokens or DEFAULT_BATCH_TOKENS)
+        self._batcher: BatchedContinuationScorer | None = None
 
     def prompt_tokens(self, context: str) -> list[int]:
         return list(self.llm.tokenize(PROMPT.format(x=context).encode(), add_bos=True, special=False))
@@ -54,7 +65,20 @@ class LlamaCppScorer:
         return list(self.llm.tokenize(text.encode(), add_bos=False, special=False)) if text else []
 
     def continuation_logprobs(self, prompt: list[int], continuations: Sequence[list[int]]) -> list[float]:
+        if not self.batched:
+            return self.exact_continuation_logprobs(prompt, continuations)
+        return [float(lp.sum()) for lp in self.batched_token_logprobs(prompt, continuations)]
+
+    def exact_continuation_logprobs(self, prompt: list[int], continuations: Sequence[list[int]]) -> list[float]:
         return [float(lp.sum()) for lp in self.continuation_token_logprobs(prompt, continuations)]
+
+    def batched_token_logprobs(self, prompt: list[int], continuations: Sequence[list[int]]) -> list[np.ndarray]:
+        """As `continuation_token_logprobs`, all continuations in multi-sequence batches."""
+        longest = max((len(c) for c in continuations), default=0)
+        prompt = fit_prompt(prompt, self.context_tokens - longest)
+        if self._batcher is None:
+            self._batcher = BatchedContinuationScorer(self.llm, self.context_tokens, self.batch_tokens)
+        return self._batcher.token_logprobs(prompt, continuations)
 
     def continuation_token_logprobs(self, prompt: list[int], continuations: Sequence[list[int]]) -> list[np.ndarray]:
         """log p(token | prompt, earlier tokens) for every token of each continuation."""
@@ -126,7 +150,8 @@ def fit_prompt(prompt: list[int], room: int) -> list[int]:
 
 def create_scorer(backend: str = "llama_cpp", model: str | None = None, **options: Any) -> SequenceScorer:
     if backend == "llama_cpp":
-        return LlamaCppScorer(model, options.get("context_tokens"), options.get("threads"))
+        return LlamaCppScorer(model, options.get("context_tokens"), options.get("threads"),
+                              batched=options.get("batched", True))
     if backend == "transformers":
         return TransformersScorer(model, options.get("device"), options.get("threads"), options.get("context_tokens"))
     raise ValueError(f"unknown scorer backend {backend!r}: llama_cpp or transformers")

@@ -80,7 +80,7 @@ def compress(
 
 def mi_table(rows: Sequence[MIRow], title: str) -> Table:
     table = Table(title=title)
-    for column in ("compressor", "N", "I (nats)", "I (bits)", "bound (bits)", "bits/out token", "out tok", "in tok", "ratio", "fallbacks", "rejected"):
+    for column in ("compressor", "N", "I (nats)", "I (bits)", "95% CI (bits)", "bound (bits)", "bits/out token", "out tok", "in tok", "ratio", "fallbacks", "rejected"):
         table.add_column(column, justify="right" if column != "compressor" else "left")
     for row in rows:
         d = row.as_dict()
@@ -89,6 +89,7 @@ def mi_table(rows: Sequence[MIRow], title: str) -> Table:
             str(d["n"]),
             f"{d['mi_nats']:.3f}",
             f"{d['mi_bits']:.3f}",
+            f"{d['ci_low_bits']:.2f}-{d['ci_high_bits']:.2f}",
             f"{d['upper_bound_bits']:.3f}",
             f"{d['bits_per_output_token']:.4f}",
             f"{d['output_tokens']:.0f}",

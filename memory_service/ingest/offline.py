@@ -114,6 +114,8 @@ class MIRow:
             "n": e.n,
             "mi_nats": round(e.nats, 4),
             "mi_bits": round(e.bits, 4),
+            "ci_low_bits": round(e.ci_low_bits, 4),  # 95% bootstrap over windows
+            "ci_high_bits": round(e.ci_high_bits, 4),
             "upper_bound_bits": round(e.upper_bound_nats / math.log(2), 4),
             # at the log N bound the batch cannot tell compressors apart: use a larger N
             "saturated": e.n > 1 and e.nats >= 0.99 * e.upper_bound_nats,

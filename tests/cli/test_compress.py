@@ -125,6 +125,7 @@ def test_mi_measures_one_compressor_with_the_packaged_proxy(log_file: Path) -> N
     assert report["proxy"] == "SmolLM2-135M-Instruct.Q4_1"
     [row] = report["results"]
     assert row["compressor"] == "extractive" and row["n"] == 2 and 0.0 <= row["mi_bits"] <= row["upper_bound_bits"]
+    assert 0.0 <= row["ci_low_bits"] <= row["mi_bits"] <= row["ci_high_bits"] <= row["upper_bound_bits"] + 1e-9
 
     table = CliRunner().invoke(app, ["mi", str(log_file), "--sample", "2"])  # the configured compressor, as a table
     assert table.exit_code == 0, table.output

@@ -49,3 +49,18 @@ def test_token_logprob_sum_matches_a_hand_computation() -> None:
 def test_fit_prompt_keeps_the_first_token_and_the_end() -> None:
     assert fit_prompt([1, 2, 3, 4, 5], 10) == [1, 2, 3, 4, 5]
     assert fit_prompt([1, 2, 3, 4, 5], 3) == [1, 4, 5]
+
+
+def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_windows() -> None:
+    import numpy as np
+
+    from compressors.mi import bootstrap_interval
+
+    rng = np.random.default_rng(0)
+    small, large = rng.normal(1.0, 0.5, 16), rng.normal(1.0, 0.5, 256)
+    for terms in (small, large):
+        low, high = bootstrap_interval(terms)
+        assert low <= terms.mean() <= high
+    assert np.subtract(*bootstrap_interval(large)[::-1]) < np.subtract(*bootstrap_interval(small)[::-1])
+    assert bootstrap_interval([-1.0, -2.0]) == (0.0, 0.0)  # clipped like the estimate
+    assert bootstrap_interval([0.5]) == (0.5, 0.5)
