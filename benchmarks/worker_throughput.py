@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -78,7 +79,9 @@ async def drive(url: str, sql_url: str, batches: list[list[dict[str, Any]]], wor
             for batch in batches:
                 (await client.post("/v1/events", json={"events": batch})).raise_for_status()
             posted_s = time.perf_counter() - started
-            while await store.count_uncompressed(TENANT, event_ids):
+            while True:
+                if not await store.count_uncompressed(TENANT, event_ids):
+                    break
                 await asyncio.sleep(poll_s)
             compressed_s = time.perf_counter() - started
             while True:
@@ -114,11 +117,13 @@ def run(workers: int, batches: list[list[dict[str, Any]]], root: Path, poll_s: f
             api_dir = root / f"n{workers}" / "api" / "data"
             url, api, api_log = start_server(api_dir, service_env(sql_url, redis_port, api_dir))
             processes.append(api)
+            # The API migrates the fresh database before the workers open it (and on a loaded
+            # machine three processes loading torch at once can outlast the default wait).
+            wait_healthy(url, api, api_log, timeout_s=600)
             for w in range(workers):
                 data_dir = root / f"n{workers}" / f"worker-{w}" / "data"
                 data_dir.mkdir(parents=True)
                 processes.append(start_worker(service_env(sql_url, redis_port, data_dir), data_dir.parent / "worker.log"))
-            wait_healthy(url, api, api_log)
             return asyncio.run(drive(url, sql_url, batches, workers, poll_s))
     finally:
         asyncio.run(drop_database(PG_ADMIN, database))
@@ -152,6 +157,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(x) for x in args.workers.split(",")):
             results.append(run(n, batches, Path(tmp), args.poll))
+            print(results[-1], file=sys.stderr, flush=True)
     for r in results:
         r["speedup"] = r["events_per_s"] / results[0]["events_per_s"]
     Console(stderr=True).print(table(results))
