@@ -205,9 +205,10 @@ class CompressionPipeline:
                     e.event_id for w, r in zip(batch, job_results, strict=True) if r.fallback is not None for e in w.events
                 ]
                 try:
-                    saved = await self.store.save_compression(
-                        scope.tenant, new_units, event_ids, retry, self.compressor.name if retry else None
-                    )
+                    with tracing.span("compress.save", attributes={"units": len(new_units)}):
+                        saved = await self.store.save_compression(
+                            scope.tenant, new_units, event_ids, retry, self.compressor.name if retry else None
+                        )
                 except AlreadyCompressed as exc:
                     log.info("scope %s: %s; leaving the rest to the process that did", scope.label(), exc)
                     queues.pop(scope, None)

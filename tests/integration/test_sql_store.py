@@ -201,3 +201,20 @@ async def test_unit_ids_are_never_reused(store: SqlStore) -> None:
     assert await store.delete_unit("local", first.id)
     [second] = await store.save_compression("local", [new_unit("Caroline bought shoes", "e2")], ["e2"])
     assert second.id > first.id
+
+
+async def test_a_bulk_save_gives_each_unit_the_id_of_its_own_row(store: SqlStore) -> None:
+    """Units go in as multi-row INSERTs (on SQLite without SQLAlchemy's row-at-a-time ordering),
+    over several statements here, after a deletion left a gap: each returned unit is its row."""
+    await insert(store, [event("e0", "x")])
+    [gap] = await store.save_compression("local", [new_unit("Caroline adopted a puppy", "e0")], ["e0"])
+    assert await store.delete_unit("local", gap.id)
+    count = 2500  # past one statement's rows on both dialects
+    await insert(store, [event(f"e{i}", f"turn {i}", minutes=i) for i in range(1, count + 1)])
+    units = [new_unit(f"Caroline said turn {i}", f"e{i}") for i in range(1, count + 1)]
+    saved = await store.save_compression("local", units, [f"e{i}" for i in range(1, count + 1)])
+    assert [u.text for u in saved] == [u.draft.text for u in units]
+    assert all(u.id > gap.id for u in saved)
+    stored = await store.units_by_ids("local", [u.id for u in saved])
+    assert all(stored[u.id].text == u.text and stored[u.id].source_event_ids == u.source_event_ids for u in saved)
+    assert [c.unit_id for c in await store.changes.since(0)][-count:] == [u.id for u in saved]
