@@ -49,15 +49,10 @@ class UnitSearch:
         terms = await self.affordable_terms(terms)
         if not terms:
             return []
-        params: dict[str, Any] = {"tenant": scope.tenant, "k": k}
-        where = ["u.tenant = :tenant"] if include_closed else ["u.tenant = :tenant", "u.valid_to IS NULL"]
-        for field in ("user_id", "agent_id", "session_id"):
-            value = getattr(scope, field)
-            if value is not None:
-                where.append(f"u.{field} = :{field}")
-                params[field] = value
+        where, params = _scope_where(scope, None, any_validity=include_closed)
+        params["k"] = k
         if self.dialect == "sqlite":
-            params["q"] = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+            params["q"] = " OR ".join(_fts_phrase(t) for t in terms)
             sql = (
                 "SELECT u.id, -bm25(memory_units_fts) AS score FROM memory_units_fts "
                 "CROSS JOIN memory_units u ON u.id = memory_units_fts.rowid "
@@ -105,7 +100,7 @@ class UnitSearch:
     async def _document_frequencies(self, terms: list[str]) -> dict[str, int]:
         """Units each term matches (SQLite, exact), or its estimate (PostgreSQL; 0 when under the statistics' floor)."""
         if self.dialect == "sqlite":
-            params = {f"t{i}": '"' + t.replace('"', '""') + '"' for i, t in enumerate(terms)}
+            params = {f"t{i}": _fts_phrase(t) for i, t in enumerate(terms)}
             counts = ", ".join(
                 f"(SELECT count(*) FROM memory_units_fts WHERE memory_units_fts MATCH :{key})" for key in params
             )
@@ -218,7 +213,7 @@ class UnitSearch:
         """(id, persons, entities) of visible units whose search text holds one of `names` (as a phrase on SQLite)."""
         where, params = _scope_where(scope, as_of)
         if self.dialect == "sqlite":
-            params["q"] = " OR ".join('"' + n.replace('"', '""') + '"' for n in names)
+            params["q"] = " OR ".join(_fts_phrase(n) for n in names)
             sql = (
                 "SELECT u.id, u.persons, u.entities FROM memory_units_fts "
                 "CROSS JOIN memory_units u ON u.id = memory_units_fts.rowid "
@@ -279,8 +274,16 @@ def _json_list(value: Any) -> list[Any]:
     return list(value or [])
 
 
-def _scope_where(scope: Scope, as_of: datetime | None) -> tuple[list[str], dict[str, Any]]:
-    """`in_scope` and `valid_at` as SQL text over the alias `u`, for the hand-written full-text queries."""
+def _fts_phrase(words: str) -> str:
+    """`words` as one FTS5 phrase (quoted, its quotes doubled)."""
+    return '"' + words.replace('"', '""') + '"'
+
+
+def _scope_where(
+    scope: Scope, as_of: datetime | None, any_validity: bool = False
+) -> tuple[list[str], dict[str, Any]]:
+    """`in_scope` and `valid_at` (unless `any_validity`) as SQL text over the alias `u`, for the
+    hand-written full-text queries."""
     params: dict[str, Any] = {"tenant": scope.tenant}
     where = ["u.tenant = :tenant"]
     for field in ("user_id", "agent_id", "session_id"):
@@ -288,6 +291,8 @@ def _scope_where(scope: Scope, as_of: datetime | None) -> tuple[list[str], dict[
         if value is not None:
             where.append(f"u.{field} = :{field}")
             params[field] = value
+    if any_validity:
+        return where, params
     if as_of is None:
         where.append("u.valid_to IS NULL")
     else:
