@@ -24,6 +24,11 @@ from stores.sql.engine import session_factory
 from stores.sql.scoping import in_scope, valid_at
 from stores.sql.tables import MemoryUnitRow, UtcDateTime
 
+# SQLite's FTS5 joined to the units it indexes. CROSS JOIN makes FTS5 the outer loop: with a
+# plain JOIN the planner may walk a tenant index and probe FTS5 once per unit (130 s for one
+# name at 10^5 units; tests/integration/test_sql_store.py checks the plan).
+_FTS_UNITS = "memory_units_fts CROSS JOIN memory_units u ON u.id = memory_units_fts.rowid"
+
 
 class UnitSearch:
     # Postings a lexical query may rank: past it, its most common terms are left out (`affordable_terms`): ~3 us a posting.
@@ -54,8 +59,7 @@ class UnitSearch:
         if self.dialect == "sqlite":
             params["q"] = " OR ".join(_fts_phrase(t) for t in terms)
             sql = (
-                "SELECT u.id, -bm25(memory_units_fts) AS score FROM memory_units_fts "
-                "CROSS JOIN memory_units u ON u.id = memory_units_fts.rowid "
+                f"SELECT u.id, -bm25(memory_units_fts) AS score FROM {_FTS_UNITS} "
                 f"WHERE memory_units_fts MATCH :q AND {' AND '.join(where)} "
                 "ORDER BY bm25(memory_units_fts) LIMIT :k"
             )
@@ -202,7 +206,8 @@ class UnitSearch:
     async def _split_indexable(self, names: list[str]) -> tuple[list[str], list[str]]:
         """Names the full-text index can find, and names it cannot (no word it indexes)."""
         if self.dialect == "sqlite":  # FTS5 (unicode61) indexes every word
-            return [n for n in names if lexical_terms(n)], [n for n in names if not lexical_terms(n)]
+            words = [bool(lexical_terms(n)) for n in names]
+            return [n for n, w in zip(names, words, strict=True) if w], [n for n, w in zip(names, words, strict=True) if not w]
         params = {f"n{i}": name for i, name in enumerate(names)}
         columns = ", ".join(f"numnode(plainto_tsquery('english', :{key}))" for key in params)
         async with self.engine.connect() as conn:
@@ -215,8 +220,7 @@ class UnitSearch:
         if self.dialect == "sqlite":
             params["q"] = " OR ".join(_fts_phrase(n) for n in names)
             sql = (
-                "SELECT u.id, u.persons, u.entities FROM memory_units_fts "
-                "CROSS JOIN memory_units u ON u.id = memory_units_fts.rowid "
+                f"SELECT u.id, u.persons, u.entities FROM {_FTS_UNITS} "
                 f"WHERE memory_units_fts MATCH :q AND {' AND '.join(where)}"
             )
         else:
