@@ -31,9 +31,15 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            # Unicode-aware lower case for SQL (SQLite's lower() folds ASCII only: "Élodie" stays "Élodie").
+            dbapi_connection.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
 
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -302,6 +302,15 @@ async def test_mention_lookup_is_exact_and_newest_first(service: MemoryService) 
         )
         await session.commit()
     assert await store.search.unit_ids_mentioning(scope, ["the who"]) == [units[0].id]
+    async with service.store.session() as session:  # case folds beyond ASCII on both backends
+        await session.execute(
+            update(MemoryUnitRow)
+            .where(MemoryUnitRow.id == units[1].id)
+            .values(persons=["Gina", "ÉLODIE Łukasz"], search_text=units[1].text + " ÉLODIE Łukasz")
+        )
+        await session.commit()
+    assert await store.search.unit_ids_mentioning(scope, ["élodie łukasz"]) == [units[1].id]
+    assert await store.search.unit_ids_mentioning(scope, ["Élodie"]) == []  # a listed name, not part of one
     past = await store.search.unit_ids_mentioning(scope, ["gina"], as_of=t0 + timedelta(days=1, hours=1))
     assert set(past) <= set(found)
     latest = await store.search.unit_ids_in_time_range(scope, t0, t0 + timedelta(days=10), limit=3)
