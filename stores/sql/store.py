@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Select, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import defer
 
 from memory_service.domain import Event, MemoryUnit, Scope, as_utc, utc_now
 from stores.sql.changes import ChangeLog, log_upserts
@@ -25,6 +26,9 @@ from stores.sql.rows import NewUnit, chunks, event_from_row, event_values, inser
 from stores.sql.scoping import exact_scope, in_scope, valid_at
 from stores.sql.search import UnitSearch
 from stores.sql.tables import EventRow, MemoryUnitRow, UnitChangeRow, UnitStatementRow
+
+# What `unit_from_row` reads: the embedding (1.5 KB a unit) and the search text stay in the database.
+UNIT_ONLY = (defer(MemoryUnitRow.embedding), defer(MemoryUnitRow.search_text))
 
 
 class AlreadyCompressed(RuntimeError):
@@ -262,7 +266,9 @@ class SqlStore:
             return {}
         async with self.session() as session:
             rows = await session.scalars(
-                select(MemoryUnitRow).where(MemoryUnitRow.tenant == tenant, MemoryUnitRow.id.in_(list(ids)))
+                select(MemoryUnitRow)
+                .options(*UNIT_ONLY)
+                .where(MemoryUnitRow.tenant == tenant, MemoryUnitRow.id.in_(list(ids)))
             )
             return {r.id: unit_from_row(r) for r in rows}
 
