@@ -118,6 +118,29 @@ class AllowedIds:
             self._sorted = np.unique(self.ids)
         return self._sorted
 
+    def patched(self, removed: Sequence[int], added: Sequence[int], added_vectors: np.ndarray | None) -> AllowedIds:
+        """These ids without `removed` and with `added` (a scope after a few writes), keeping the
+        gathered vectors when `added_vectors` (the rows of `added`, in its order) come with them."""
+        keep = np.ones(len(self.sorted_ids), dtype=bool)
+        gone = np.asarray(removed, dtype=np.int64)
+        keep[np.searchsorted(self.sorted_ids, gone[self.contains(gone)])] = False
+        new = np.asarray(added, dtype=np.int64)
+        ids = np.concatenate([self.sorted_ids[keep], new])
+        order = np.argsort(ids, kind="stable")
+        out = AllowedIds(ids[order])
+        out._sorted = out.ids
+        if self.vectors is not None and (added_vectors is not None or not len(new)):
+            extra = added_vectors if added_vectors is not None else np.zeros((0, self.vectors.shape[1]), np.float32)
+            out.vectors = np.ascontiguousarray(np.concatenate([self.vectors[keep], extra])[order])
+        return out
+
+    def contains(self, ids: np.ndarray) -> np.ndarray:
+        """For each of `ids`, whether it is among these (a binary search each: no set of all ids)."""
+        rows = np.searchsorted(self.sorted_ids, ids)
+        inside = rows < len(self.sorted_ids)
+        inside[inside] = self.sorted_ids[rows[inside]] == ids[inside]
+        return inside
+
     def rows_of(self, ids: Sequence[int]) -> np.ndarray | None:
         """Positions of `ids` in `sorted_ids`, or None when one of them is not among these ids."""
         wanted = np.asarray(ids, dtype=np.int64)
@@ -280,6 +303,16 @@ class VectorIndexes:
                 index.upsert(ids, np.stack([upserts[i] for i in ids]))
             self.watermark = max(self.watermark, watermark)
             self.dirty = True
+
+    def reconstruct(self, tenant: str, ids: Sequence[int]) -> np.ndarray | None:
+        """The stored vectors of `ids` (rows in their order), or None when one is not in the index."""
+        with self.lock:
+            try:
+                return np.ascontiguousarray(
+                    self.tenant(tenant).index.reconstruct_batch(np.asarray(ids, dtype=np.int64)), dtype=np.float32
+                )
+            except (RuntimeError, AssertionError):
+                return None
 
     def gather_vectors(self, tenant: str, allowed: AllowedIds) -> bool:
         """`TenantIndex.gather_vectors` under the lock `apply` takes: it may run in another thread."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +17,7 @@ from memory_service.context.analysis import QueryAnalysis, analyze
 from memory_service.context.config import RetrievalConfig
 from memory_service.context.importance import DecayPolicy
 from memory_service.context.ranking import LearnedRanker, candidate_features
+from memory_service.context.scope_cache import ScopeCache
 from memory_service.domain import MemoryUnit, Scope, utc_now
 from memory_service.index.embedding import Embedder
 from memory_service.index.sync import IndexSync
@@ -88,41 +88,18 @@ class HybridRetriever:
         self.symbolic_limit = config.symbolic_limit
         self.decay = decay
         self.ranker = ranker
-        # Unit rows and per-scope id lists, valid until the change log says otherwise.
+        # Unit rows until the change log names them; per-scope ids and timelines, patched from it.
         self._units: LRU[int, MemoryUnit] = LRU(100_000)
-        self._scope_ids: LRU[Scope, AllowedIds] = LRU(1024)
-        # Scopes whose vectors are gathered (small scopes of an approximate index), oldest first:
-        # the memory they hold is bounded by this many times `AnnConfig.direct_scope` vectors.
-        self._gathered: deque[AllowedIds] = deque()
-        self.gathered_scopes = 8
-        self._neighbour_maps: LRU[Scope, dict[int, tuple[int, ...]]] = LRU(256)
+        self.scopes = ScopeCache(store.search, indexes)
         self._query_vectors: LRU[str, np.ndarray] = LRU(1024)
-        index_sync.listeners.append(self._invalidate)
+        index_sync.listeners.append(self._follow)
 
-    def _invalidate(self, changes: list[UnitChange] | None) -> None:
+    def _follow(self, changes: list[UnitChange] | None) -> None:
+        self.scopes.follow(changes)
         if changes is None:
-            self._scope_ids.clear()
-            self._neighbour_maps.clear()
             self._units.clear()
-            return
-        # Only the changed tenants' scopes: another tenant's writes leave a scope's ids as they are.
-        tenants = {c.tenant for c in changes}
-        for cache in (self._scope_ids, self._neighbour_maps):
-            cache.evict([scope for scope in cache.key_list() if scope.tenant in tenants])
-        self._units.evict(c.unit_id for c in changes)
-
-    async def _allowed_ids(self, scope: Scope, as_of: datetime | None) -> AllowedIds:
-        if as_of is not None:
-            return AllowedIds(await self.store.search.unit_ids_in_scope(scope, as_of))
-        ids = self._scope_ids.get(scope)
-        if ids is None:
-            ids = AllowedIds(await self.store.search.unit_ids_in_scope(scope))
-            if await asyncio.to_thread(self.indexes.gather_vectors, scope.tenant, ids):
-                self._gathered.append(ids)
-                while len(self._gathered) > self.gathered_scopes:
-                    self._gathered.popleft().vectors = None
-            self._scope_ids.put(scope, ids)
-        return ids
+        else:
+            self._units.evict(c.unit_id for c in changes)
 
     async def _dense(
         self, query: str, index: TenantIndex, k: int, allowed: AllowedIds
@@ -173,7 +150,7 @@ class HybridRetriever:
         timings["analysis_ms"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
         await self.index_sync.catch_up()
-        allowed = await self._allowed_ids(scope, as_of)
+        allowed = await self.scopes.allowed(scope, as_of)
         timings["scope_ms"] = (time.perf_counter() - started) * 1000
         if not len(allowed):
             return RetrievalResult([], 0, timings, analysis)
@@ -239,7 +216,7 @@ class HybridRetriever:
         fusion = tracing.tracer.start_span("context.fusion", attributes={"pool": len(pool)})
         # A turn is often understood only with the one before or after it (a question and
         # its answer): neighbours in the same session join the pool and lend each other score.
-        neighbours = await self._neighbours(scope, as_of)
+        neighbours = await self.scopes.neighbours(scope, as_of)
         for i in list(pool):
             pool.update(dict.fromkeys(neighbours.get(i, ())))
         ids = list(pool)
@@ -300,24 +277,6 @@ class HybridRetriever:
         out.sort(key=lambda c: c.score, reverse=True)
         fusion.end()
         return RetrievalResult(out, len(pool), timings, analysis)
-
-    async def _neighbours(self, scope: Scope, as_of: datetime | None) -> dict[int, tuple[int, ...]]:
-        """Each level-0 unit's previous and next unit in its session (cached per scope like the id lists)."""
-        cached = self._neighbour_maps.get(scope) if as_of is None else None
-        if cached is not None:
-            return cached
-        timeline = await self.store.search.unit_timeline(scope, as_of)
-        out: dict[int, tuple[int, ...]] = {}
-        for n, (unit_id, session) in enumerate(timeline):
-            around = []
-            if n > 0 and timeline[n - 1][1] == session:
-                around.append(timeline[n - 1][0])
-            if n + 1 < len(timeline) and timeline[n + 1][1] == session:
-                around.append(timeline[n + 1][0])
-            out[unit_id] = tuple(around)
-        if as_of is None:
-            self._neighbour_maps.put(scope, out)
-        return out
 
 
 def _scores(

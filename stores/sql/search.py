@@ -10,16 +10,18 @@ timeline) are plain filters on the unit columns.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from compressors.text.words import lexical_terms
 from memory_service.domain import Scope
 from stores.sql.engine import session_factory
+from stores.sql.rows import chunks
 from stores.sql.scoping import in_scope, valid_at
 from stores.sql.tables import MemoryUnitRow, UtcDateTime
 
@@ -242,14 +244,52 @@ class UnitSearch:
         async with self.engine.connect() as conn:
             return [int(r[0]) for r in await conn.execute(stmt, params)]
 
-    async def unit_timeline(self, scope: Scope, as_of: datetime | None = None) -> list[tuple[int, str | None]]:
-        """Visible units as (id, session_id), ordered by session, then time: who is next to whom."""
+    async def unit_timeline(
+        self, scope: Scope, as_of: datetime | None = None, sessions: Collection[str | None] | None = None
+    ) -> list[tuple[int, str | None]]:
+        """Visible level-0 units as (id, session_id), ordered by session, then time: who is next to
+        whom; only those of `sessions` (None among them: units without a session) when given."""
         when = event_when(MemoryUnitRow)
         stmt = valid_at(
             in_scope(select(MemoryUnitRow.id, MemoryUnitRow.session_id), MemoryUnitRow, scope), as_of
         ).where(MemoryUnitRow.level == 0).order_by(MemoryUnitRow.session_id, when, MemoryUnitRow.id)
+        if sessions is not None:
+            named = [s for s in sessions if s is not None]
+            stmt = stmt.where(
+                or_(MemoryUnitRow.session_id.in_(named), MemoryUnitRow.session_id.is_(None))
+                if None in sessions
+                else MemoryUnitRow.session_id.in_(named)
+            )
         async with self._sessions() as session:
             return [(int(r[0]), r[1]) for r in await session.execute(stmt)]
+
+    async def unit_placement(self, tenant: str, ids: Sequence[int]) -> list[UnitPlacement]:
+        """Where each existing unit among `ids` is now: its scope fields, level and whether it is
+        open, for caches that follow the change log (a missing id was deleted)."""
+        out: list[UnitPlacement] = []
+        columns = (MemoryUnitRow.id, MemoryUnitRow.user_id, MemoryUnitRow.agent_id, MemoryUnitRow.session_id,
+                   MemoryUnitRow.level, MemoryUnitRow.valid_to)
+        async with self._sessions() as session:
+            for chunk in chunks(list(ids)):
+                stmt = select(*columns).where(MemoryUnitRow.tenant == tenant, MemoryUnitRow.id.in_(chunk))
+                out += [UnitPlacement(int(r[0]), r[1], r[2], r[3], int(r[4]), r[5] is None) for r in await session.execute(stmt)]
+        return out
+
+
+@dataclass(frozen=True)
+class UnitPlacement:
+    unit_id: int
+    user_id: str | None
+    agent_id: str | None
+    session_id: str | None
+    level: int
+    open: bool
+
+    def visible_in(self, scope: Scope) -> bool:
+        """Open and inside the query scope (fields given must match, as `in_scope`)."""
+        return self.open and all(
+            getattr(scope, f) is None or getattr(scope, f) == getattr(self, f) for f in ("user_id", "agent_id", "session_id")
+        )
 
 
 def event_when(model: type[MemoryUnitRow]) -> Any:

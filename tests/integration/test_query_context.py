@@ -322,15 +322,61 @@ async def test_another_tenants_writes_keep_a_scopes_cached_ids(service: MemorySe
     await service.ingest([event("a1", "Ann", "I adopted a grey kitten.", t0)], wait=True)
     mine = Scope(user_id="u1")
     assert "kitten" in (await service.context(mine, "Who adopted a kitten?", 64)).context
-    cached = service.retriever._scope_ids.get(mine)
-    assert cached is not None
+    cached = service.retriever.scopes.get(mine)
+    assert cached is not None and not cached.pending
     await service.ingest([event("b1", "Bo", "I bought a bike.", t0)], tenant="other", wait=True)
     await service.index_sync.catch_up()
-    assert service.retriever._scope_ids.get(mine) is cached  # nothing of this tenant changed
+    assert service.retriever.scopes.get(mine) is cached and not cached.pending  # nothing of this tenant changed
     await service.ingest([event("a2", "Ann", "I adopted a second kitten.", t0 + timedelta(days=1))], wait=True)
     await service.index_sync.catch_up()
-    assert service.retriever._scope_ids.get(mine) is None  # this tenant changed: read again
+    assert cached.pending  # this tenant changed: patched when next asked, not read again
     assert "second kitten" in (await service.context(mine, "Who adopted a second kitten?", 64)).context
+    assert service.retriever.scopes.get(mine) is cached and not cached.pending
+
+
+async def test_patched_scope_caches_equal_a_fresh_read_after_every_kind_of_write(service: MemoryService) -> None:
+    """Inserts in old and new sessions, supersession (a closed unit), erasure of a unit and of an
+    event, and another user's writes: after each, every cached scope's ids and timeline are what
+    reading the scope afresh gives."""
+    from memory_service.context.scope_cache import Timeline
+
+    t0 = datetime(2023, 5, 8, 13, tzinfo=UTC)
+    scopes = [Scope(user_id="u1"), Scope(user_id="u1", session_id="s1"), Scope(user_id="u2"), Scope(agent_id="bot")]
+
+    def event(eid: str, speaker: str, text: str, when: datetime, user: str = "u1", session: str = "s1") -> EventIn:
+        return EventIn(event_id=eid, user_id=user, agent_id="bot", session_id=session, role="user", speaker=speaker,
+                       content=text, timestamp=when)
+
+    async def check() -> None:
+        await service.index_sync.catch_up()
+        for scope in scopes:
+            allowed = await service.retriever.scopes.allowed(scope)
+            assert allowed.sorted_ids.tolist() == sorted(await service.store.search.unit_ids_in_scope(scope)), scope
+            neighbours = await service.retriever.scopes.neighbours(scope)
+            assert neighbours == Timeline.of(await service.store.search.unit_timeline(scope)).neighbours, scope
+            assert not service.retriever.scopes.get(scope).pending
+
+    lines = ["I live in Boston with my two cats.", "I started a pottery class on Tuesdays.",
+             "My sister visited from Lisbon.", "I bought a red bicycle for commuting."]
+    await service.ingest([event(f"a{n}", "Ann", line, t0 + timedelta(hours=n)) for n, line in enumerate(lines)], wait=True)
+    await check()
+    await service.ingest(
+        [event("b0", "Ann", "I moved to Denver last week, Boston is behind me now.", t0 + timedelta(days=90), session="s2"),
+         event("b1", "Ann", "The pottery class moved to Thursdays.", t0 + timedelta(hours=1, minutes=30)),
+         event("c0", "Cy", "I repair old radios.", t0, user="u2")],
+        wait=True,
+    )
+    await check()
+    await service.consolidate(Scope(user_id="u1", agent_id="bot"))  # the Boston fact is superseded: closed, out of every scope
+    await check()
+    units = await service.list_memories(Scope(user_id="u1"))
+    assert any(u.valid_to is not None for u in await service.store.list_units(Scope(user_id="u1"), include_invalid=True))
+    assert await service.delete_memory(units[0].id)
+    await check()
+    assert await service.erase_event("a2") is not None
+    await check()
+    await service.ingest([event("a9", "Ann", "I adopted a parrot named Kiwi.", t0 + timedelta(hours=2, minutes=30))], wait=True)
+    await check()
 
 
 async def test_lexical_search_leaves_out_the_commonest_terms_past_its_postings_budget(service: MemoryService) -> None:

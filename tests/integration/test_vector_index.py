@@ -129,3 +129,23 @@ def test_a_small_scope_of_an_approximate_index_is_searched_from_its_gathered_vec
         assert [i for i, _ in within] == exact_top(vectors, subset, q[None, :], 5)[0]
         outside = tenant.search_within(q, 5, [*subset, 1], scope)  # 1 is not in the scope: FAISS answers
         assert [i for i, _ in outside] == exact_top(vectors, [*subset, 1], q[None, :], 5)[0]
+
+
+def test_a_patched_scope_keeps_its_gathered_vectors_right(vectors: np.ndarray) -> None:
+    """A scope patched after writes (`AllowedIds.patched`, what the retriever's scope cache does) has
+    the ids and the gathered vectors that gathering the new id set afresh gives."""
+    ann = AnnConfig(threshold=400, nprobe=8, exact_scope=100, direct_scope=200)
+    indexes = VectorIndexes(vectors.shape[1], None, ann)
+    indexes.apply("t1", {i: vectors[i] for i in range(len(vectors))}, [], 1)
+    indexes.make_approximate_where_due()
+    scope = AllowedIds(list(range(0, 300, 2)))
+    assert indexes.gather_vectors("t1", scope)
+    removed, added = [0, 10, 298, 7], [1, 299, 151]  # 7 was never in the scope
+    patched = scope.patched(removed, added, indexes.reconstruct("t1", added))
+    fresh = AllowedIds(sorted((set(range(0, 300, 2)) - set(removed)) | set(added)))
+    assert indexes.gather_vectors("t1", fresh)
+    assert patched.sorted_ids.tolist() == fresh.sorted_ids.tolist()
+    assert np.array_equal(patched.vectors, fresh.vectors)
+    assert patched.contains(np.array([1, 0, 2, 600])).tolist() == [True, False, True, False]
+    assert indexes.reconstruct("t1", [5, 10_000]) is None  # an id not in the index: no vectors
+    assert scope.patched([], [1], None).vectors is None  # added ids without their vectors: not gathered

@@ -1,0 +1,151 @@
+"""What the retriever keeps per query scope, kept up to date from the change log.
+
+For each scope: the ids it may see (`AllowedIds`, with its FAISS selector and, for a small
+scope of an approximate index, its gathered vectors) and its session timeline (each level-0
+unit's neighbours). Both cost a scan of the scope to build: at 10^6 units, seconds. An agent
+writes all day, so rebuilding them after every write of the tenant would make the first query
+after each write pay that scan. Instead each entry collects the ids the change log names and,
+when next asked for, reads only where those units are now (`UnitSearch.unit_placement`) and
+patches itself; the timeline re-reads only the sessions those units are (or were) in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from memory_service.domain import Scope
+from stores.lru import LRU
+from stores.sql.changes import UnitChange
+from stores.sql.search import UnitSearch
+from stores.vector_index import AllowedIds, VectorIndexes
+
+
+@dataclass
+class Timeline:
+    """A scope's level-0 units in session order: each one's previous and next unit in its session."""
+
+    neighbours: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    session_of: dict[int, str | None] = field(default_factory=dict)
+    sessions: dict[str | None, list[int]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rows: list[tuple[int, str | None]]) -> Timeline:
+        timeline = cls()
+        timeline.replace_sessions(set(), rows)
+        return timeline
+
+    def replace_sessions(self, sessions: Iterable[str | None], rows: list[tuple[int, str | None]]) -> None:
+        """Forget `sessions`, then take `rows` ((id, session) in timeline order) for the sessions they hold."""
+        for session in set(sessions):
+            for unit_id in self.sessions.pop(session, ()):
+                self.neighbours.pop(unit_id, None)
+                self.session_of.pop(unit_id, None)
+        for unit_id, session in rows:
+            self.sessions.setdefault(session, []).append(unit_id)
+        for session in {s for _, s in rows}:
+            ids = self.sessions[session]
+            for n, unit_id in enumerate(ids):
+                self.session_of[unit_id] = session
+                self.neighbours[unit_id] = tuple(ids[max(n - 1, 0):n] + ids[n + 1:n + 2])
+
+
+@dataclass
+class ScopeEntry:
+    allowed: AllowedIds
+    timeline: Timeline | None = None
+    pending: set[int] = field(default_factory=set)  # units the change log named since the last patch
+
+
+class ScopeCache:
+    def __init__(self, search: UnitSearch, indexes: VectorIndexes, capacity: int = 1024, gathered_scopes: int = 8) -> None:
+        self.search = search
+        self.indexes = indexes
+        self._entries: LRU[Scope, ScopeEntry] = LRU(capacity)
+        # Entries whose vectors are gathered, oldest first: the memory they hold is bounded by this
+        # many times `AnnConfig.direct_scope` vectors.
+        self._gathered: deque[ScopeEntry] = deque()
+        self.gathered_scopes = gathered_scopes
+        self._patching = asyncio.Lock()
+
+    def get(self, scope: Scope) -> ScopeEntry | None:
+        return self._entries.get(scope)
+
+    def follow(self, changes: list[UnitChange] | None) -> None:
+        """Note what the change log says (None: everything may have changed, so drop all)."""
+        if changes is None:
+            self._entries.clear()
+            self._gathered.clear()
+            return
+        by_tenant: dict[str, set[int]] = {}
+        for change in changes:
+            by_tenant.setdefault(change.tenant, set()).add(change.unit_id)
+        for scope in self._entries.key_list():
+            ids = by_tenant.get(scope.tenant)
+            entry = self._entries.get(scope) if ids else None
+            if entry is not None:
+                entry.pending |= ids
+
+    async def allowed(self, scope: Scope, as_of: datetime | None = None) -> AllowedIds:
+        """The ids `scope` may see now (cached), or at `as_of` (read each time)."""
+        if as_of is not None:
+            return AllowedIds(await self.search.unit_ids_in_scope(scope, as_of))
+        entry = self._entries.get(scope)
+        if entry is None:
+            allowed = AllowedIds(await self.search.unit_ids_in_scope(scope))
+            entry = ScopeEntry(allowed)
+            if await asyncio.to_thread(self.indexes.gather_vectors, scope.tenant, allowed):
+                self._keep_gathered(entry)
+            self._entries.put(scope, entry)
+        elif entry.pending:
+            await self._patch(scope, entry)
+        return entry.allowed
+
+    async def neighbours(self, scope: Scope, as_of: datetime | None = None) -> dict[int, tuple[int, ...]]:
+        """Each visible level-0 unit's previous and next unit in its session."""
+        if as_of is not None:
+            return Timeline.of(await self.search.unit_timeline(scope, as_of)).neighbours
+        entry = self._entries.get(scope)
+        if entry is None:  # evicted since `allowed`: read it once, uncached
+            return Timeline.of(await self.search.unit_timeline(scope)).neighbours
+        if entry.pending:
+            await self._patch(scope, entry)
+        if entry.timeline is None:
+            entry.timeline = Timeline.of(await self.search.unit_timeline(scope))
+        return entry.timeline.neighbours
+
+    def _keep_gathered(self, entry: ScopeEntry) -> None:
+        self._gathered.append(entry)
+        while len(self._gathered) > self.gathered_scopes:
+            self._gathered.popleft().allowed.vectors = None
+
+    async def _patch(self, scope: Scope, entry: ScopeEntry) -> None:
+        async with self._patching:  # one patch at a time: a second caller waits for it, then finds none
+            if not entry.pending:
+                return
+            pending, entry.pending = entry.pending, set()
+            placed = {p.unit_id: p for p in await self.search.unit_placement(scope.tenant, sorted(pending))}
+            visible = {i for i, p in placed.items() if p.visible_in(scope)}
+            ids = np.fromiter(sorted(pending), dtype=np.int64, count=len(pending))
+            present = entry.allowed.contains(ids)
+            removed = [int(i) for i, inside in zip(ids, present, strict=True) if inside and int(i) not in visible]
+            added = sorted(int(i) for i, inside in zip(ids, present, strict=True) if not inside and int(i) in visible)
+            if removed or added:
+                vectors = None
+                if entry.allowed.vectors is not None and added:
+                    vectors = await asyncio.to_thread(self.indexes.reconstruct, scope.tenant, added)
+                entry.allowed = entry.allowed.patched(removed, added, vectors)
+                if entry.allowed.vectors is not None and len(entry.allowed) > self.indexes.ann.direct_scope:
+                    entry.allowed.vectors = None  # grown past what is searched without FAISS
+                self._gathered = deque(e for e in self._gathered if e.allowed.vectors is not None)
+            if entry.timeline is not None:
+                timeline = entry.timeline
+                sessions = {timeline.session_of[i] for i in pending if i in timeline.session_of}
+                sessions |= {p.session_id for i, p in placed.items() if i in visible and p.level == 0}
+                if sessions:
+                    timeline.replace_sessions(sessions, await self.search.unit_timeline(scope, sessions=sessions))
