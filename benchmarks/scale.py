@@ -75,6 +75,24 @@ async def sql_bytes(service: MemoryService) -> int:
         return int((await conn.execute(sa_text("SELECT pg_database_size(current_database())"))).scalar_one())
 
 
+async def after_writes(service: MemoryService, scope: Scope, questions: list[str], data: dict[str, Any],
+                       args: argparse.Namespace, rng: np.random.Generator, size: int, rounds: int = 10) -> dict[str, float]:
+    """Context latency right after one unit is written into user-0's scope (inside both measured
+    scopes), timed with the write and the catch-up: the agent writes all day, so this is the
+    latency most queries see."""
+    when = T0 + timedelta(days=1) / args.per_day * size
+
+    async def write_then_ask(n: int) -> None:
+        pick = int(rng.integers(0, len(data["base"])))
+        new = unit(data["texts"][pick], data["people"][0], when, noisy(data["base"][pick:pick + 1], args.noise, rng)[0],
+                   f"written/{scope.user_id}/{size}/{n}", scope_of(0, args.per_user))
+        await service.store.save_compression("local", [new], [])
+        await service.index_sync.catch_up()
+        await service.context(scope, questions[n % len(questions)], 512)
+
+    return await timed([lambda n=n: write_then_ask(n) for n in range(rounds)])
+
+
 async def measure(service: MemoryService, size: int, data: dict[str, Any], args: argparse.Namespace,
                   rng: np.random.Generator) -> dict[str, Any]:
     started = time.perf_counter()
@@ -113,6 +131,7 @@ async def measure(service: MemoryService, size: int, data: dict[str, Any], args:
             for stage, ms in (await service.context(scope, q, 512)).timings_ms.items():
                 stages.setdefault(stage, []).append(ms)
         out[f"stages_p50_ms_{name}"] = {stage: round(float(np.median(v)), 2) for stage, v in stages.items()}
+        out[f"context_after_a_write_{name}"] = await after_writes(service, scope, questions, data, args, rng, size)
         terms = [[w for w in re.findall(r"[a-z]+", q.lower()) if len(w) > 3][:6] for q in questions]
         out[f"sql_{name}"] = {
             "lexical": await timed([lambda s=scope, t=t: service.store.search.lexical(s, t, 50) for t in terms]),

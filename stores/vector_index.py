@@ -92,6 +92,7 @@ class AllowedIds:
     def __init__(self, ids: Sequence[int]) -> None:
         self.ids = np.asarray(ids, dtype=np.int64)
         self._selector: faiss.IDSelector | None = None
+        self._bitmap: np.ndarray | None = None
         self._members: frozenset[int] | None = None
         self._sorted: np.ndarray | None = None
         # The ids' vectors, sorted by id (`gather_vectors`), for an exact search without FAISS.
@@ -102,8 +103,18 @@ class AllowedIds:
 
     @property
     def selector(self) -> faiss.IDSelector:
+        """A bitmap over ids 0..max when that is no bigger than a hash set of the ids (16 bytes
+        an id): 4 ms for 10^6 dense ids against 80-270 ms for an `IDSelectorBatch`, which
+        matters because a patched scope (after a write) builds its selector again."""
         if self._selector is None:
-            self._selector = faiss.IDSelectorBatch(self.ids)
+            top = int(self.sorted_ids[-1]) if len(self.ids) else -1
+            if 0 <= top < 128 * len(self.ids) and int(self.sorted_ids[0]) >= 0:
+                mask = np.zeros(top + 1, dtype=bool)
+                mask[self.sorted_ids] = True
+                self._bitmap = np.packbits(mask, bitorder="little")  # kept: FAISS reads it in place
+                self._selector = faiss.IDSelectorBitmap(len(self._bitmap), faiss.swig_ptr(self._bitmap))
+            else:
+                self._selector = faiss.IDSelectorBatch(self.ids)
         return self._selector
 
     @property

@@ -149,3 +149,19 @@ def test_a_patched_scope_keeps_its_gathered_vectors_right(vectors: np.ndarray) -
     assert patched.contains(np.array([1, 0, 2, 600])).tolist() == [True, False, True, False]
     assert indexes.reconstruct("t1", [5, 10_000]) is None  # an id not in the index: no vectors
     assert scope.patched([], [1], None).vectors is None  # added ids without their vectors: not gathered
+
+
+def test_the_selector_is_a_bitmap_for_dense_ids_and_a_hash_set_for_sparse_ones(vectors: np.ndarray) -> None:
+    ann = AnnConfig(threshold=400, nprobe=8, exact_scope=1000, direct_scope=0)
+    indexes = VectorIndexes(vectors.shape[1], None, ann)
+    sparse_ids = [i * 1000 for i in range(len(vectors))]
+    indexes.apply("dense", {i: vectors[i] for i in range(len(vectors))}, [], 1)
+    indexes.apply("sparse", {sparse_ids[i]: vectors[i] for i in range(len(vectors))}, [], 1)
+    indexes.make_approximate_where_due()
+    dense = AllowedIds(list(range(1, 600, 3)))
+    sparse = AllowedIds(sparse_ids[1::3])
+    assert isinstance(dense.selector, faiss.IDSelectorBitmap) and isinstance(sparse.selector, faiss.IDSelectorBatch)
+    for q in vectors[[0, 17, 333]]:
+        found = [i for i, _ in indexes.tenant("dense").search(q, 10, dense)]
+        assert found == exact_top(vectors, list(range(1, 600, 3)), q[None, :], 10)[0]
+        assert [i // 1000 for i, _ in indexes.tenant("sparse").search(q, 10, sparse)] == found
