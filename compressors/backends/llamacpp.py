@@ -46,19 +46,23 @@ def schema_grammar(schema_json: str) -> str:
         return llama_grammar.JSON_GBNF
 
 
-def chat_prompt(llm: Any, messages: Messages) -> list[int]:
-    """The prompt tokens `Llama.create_chat_completion` would evaluate for `messages`."""
+def chat_formatter(llm: Any) -> Any:
+    """The GGUF's chat template as `Llama.create_chat_completion` applies it (`chat_template.default`)."""
     from llama_cpp import llama_chat_format
 
     template = llm.metadata.get("tokenizer.chat_template")
     if template is None:
         raise ValueError("the GGUF has no chat template")
     eos, bos = llm.token_eos(), llm.token_bos()
-    formatter = llama_chat_format.Jinja2ChatFormatter(
+    return llama_chat_format.Jinja2ChatFormatter(
         template=template,
         eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
         bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
     )
+
+
+def chat_prompt(llm: Any, formatter: Any, messages: Messages) -> list[int]:
+    """The prompt tokens `Llama.create_chat_completion` would evaluate for `messages`."""
     result = formatter(messages=messages)
     return list(llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True))
 
@@ -85,17 +89,22 @@ class LlamaCppCompressor(LMCompressor):
         super().__init__(model_label(gguf_path(model)), timeout_s, max_tokens)
         self.llm = load_llama(model, context_tokens, threads)
         self.sequences = max(1, int(sequences or DEFAULT_SEQUENCES))
-        shared = [*prompt.prefix_messages(), {"role": "user", "content": "a"}]
-        first, second = chat_prompt(self.llm, shared), chat_prompt(self.llm, [*shared[:-1], {"role": "user", "content": "b"}])
+        self._formatter = chat_formatter(self.llm)
+        shared = prompt.prefix_messages()
+        first = self.prompt_tokens([*shared, {"role": "user", "content": "a"}])
+        second = self.prompt_tokens([*shared, {"role": "user", "content": "b"}])
         self.generator = BatchedGenerator(
             self.llm, first[: common_prefix(first, second)], self.sequences,
             int(context_tokens or DEFAULT_CONTEXT_TOKENS), repeat_penalty=REPEAT_PENALTY,
         )
 
+    def prompt_tokens(self, messages: Messages) -> list[int]:
+        return chat_prompt(self.llm, self._formatter, messages)
+
     def _request(self, messages: Messages, schema: dict[str, Any], timeout_s: float) -> GenerationRequest:
         guard = guard_for(schema)
         return GenerationRequest(
-            chat_prompt(self.llm, messages), schema_grammar(json.dumps(schema)),
+            self.prompt_tokens(messages), schema_grammar(json.dumps(schema)),
             self.max_tokens, timeout_s, guard.should_stop if guard is not None else None,
         )
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import jsonschema
 import pytest
 
-from compressors.backends.llamacpp import LlamaCppCompressor, chat_prompt, schema_grammar
+from compressors.backends.llamacpp import LlamaCppCompressor, schema_grammar
 from compressors.lm.batch_generation import GenerationRequest
 from compressors.lm.client import GenerationTimeout
 from compressors.prompts import compression as prompt
@@ -63,7 +63,7 @@ def test_each_answer_fits_its_own_windows_schema(llama: LlamaCppCompressor) -> N
     windows = [window(n, lines) for n, lines in enumerate(LINES)]
     schemas = [unit_schema(len(w.events)) for w in windows]
     requests = [
-        GenerationRequest(chat_prompt(llama.llm, prompt.messages(w)), schema_grammar(json.dumps(s)), 400, 600)
+        GenerationRequest(llama.prompt_tokens(prompt.messages(w)), schema_grammar(json.dumps(s)), 400, 600)
         for w, s in zip(windows, schemas, strict=True)
     ]
     outcomes = llama.generator.generate(requests)
@@ -75,7 +75,7 @@ def test_each_answer_fits_its_own_windows_schema(llama: LlamaCppCompressor) -> N
 def test_a_window_that_times_out_fails_alone(llama: LlamaCppCompressor) -> None:
     windows = [window(n, lines) for n, lines in enumerate(LINES)]
     requests = [
-        GenerationRequest(chat_prompt(llama.llm, prompt.messages(w)), schema_grammar(json.dumps(unit_schema(len(w.events)))),
+        GenerationRequest(llama.prompt_tokens(prompt.messages(w)), schema_grammar(json.dumps(unit_schema(len(w.events)))),
                           60, 600)
         for w in windows
     ]
