@@ -30,8 +30,9 @@ from memory_service.domain import CompressionWindow
 
 # Greedy decoding of a small model loops; a mild penalty (last 64 tokens) breaks most loops.
 REPEAT_PENALTY = 1.1
-# Windows decoded together. On a 2-core CPU 4 already fills each decode (measured, see
-# docs/architecture.md); more mostly adds KV memory (context_tokens cells per sequence).
+# Windows decoded together. Where one decode thread is compute-bound (the 2-core dev machine)
+# this gains little (docs/architecture.md); with more threads a decode of several tokens
+# costs little more than one. Each sequence adds context_tokens KV cells.
 DEFAULT_SEQUENCES = 4
 
 
