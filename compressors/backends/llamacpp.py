@@ -2,32 +2,75 @@
 
 llama.cpp turns the JSON schema into a grammar, so the answer is always well-formed
 JSON that cites only the window's events; grounding still checks what it says.
+
+Windows are generated `sequences` at a time in one llama.cpp context
+(`compressors.lm.batch_generation`): one decode per step for all of them, the fixed prompt
+prefix evaluated once and kept, and the grammar asked about the greedy token first
+(`compressors.lm.grammar_sampling`). Each window keeps its own deadline, repetition guard,
+grounding and extractive fallback.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
-from compressors.lm.client import Generation, GenerationTimeout, Messages
-from compressors.lm.compressor import LMCompressor, RepetitionGuard
-from compressors.lm.models import gguf_path, load_llama, model_label
-from compressors.prompts.compression import schema_events
+from compressors.base import WindowResult
+from compressors.lm.batch_generation import BatchedGenerator, GenerationOutcome, GenerationRequest, common_prefix
+from compressors.lm.client import Generation, Messages
+from compressors.lm.compressor import LMCompressor, RepetitionGuard, _tracer, _Usage
+from compressors.lm.models import DEFAULT_CONTEXT_TOKENS, gguf_path, load_llama, model_label
+from compressors.lm.output import parse_answer
+from compressors.prompts import compression as prompt
+from compressors.prompts.compression import schema_events, unit_schema
+from memory_service.domain import CompressionWindow
 
 # Greedy decoding of a small model loops; a mild penalty (last 64 tokens) breaks most loops.
 REPEAT_PENALTY = 1.1
+# Windows decoded together. Where one decode thread is compute-bound (the 2-core dev machine)
+# this gains little (docs/architecture.md); with more threads a decode of several tokens
+# costs little more than one. Each sequence adds context_tokens KV cells.
+DEFAULT_SEQUENCES = 4
 
 
-def perf_counters(llm: Any) -> tuple[int, float, float]:
-    """llama.cpp's running totals for this context: (prompt tokens evaluated, prompt ms, generation ms).
+@lru_cache(maxsize=64)
+def schema_grammar(schema_json: str) -> str:
+    """The GBNF llama-cpp-python's `response_format` would use for this schema."""
+    from llama_cpp import llama_grammar
 
-    Batches of more than one token count as prompt processing, single-token decodes as
-    generation; a prefix reused from the KV cache is not evaluated again, so not counted.
-    """
-    from llama_cpp import llama_perf_context
+    try:
+        return llama_grammar.json_schema_to_gbnf(schema_json)
+    except Exception:  # as llama-cpp-python does: any JSON when the schema cannot be converted
+        return llama_grammar.JSON_GBNF
 
-    data = llama_perf_context(llm._ctx.ctx)
-    return int(data.n_p_eval), float(data.t_p_eval_ms), float(data.t_eval_ms)
+
+def chat_formatter(llm: Any) -> Any:
+    """The GGUF's chat template as `Llama.create_chat_completion` applies it (`chat_template.default`)."""
+    from llama_cpp import llama_chat_format
+
+    template = llm.metadata.get("tokenizer.chat_template")
+    if template is None:
+        raise ValueError("the GGUF has no chat template")
+    eos, bos = llm.token_eos(), llm.token_bos()
+    return llama_chat_format.Jinja2ChatFormatter(
+        template=template,
+        eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+        bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+    )
+
+
+def chat_prompt(llm: Any, formatter: Any, messages: Messages) -> list[int]:
+    """The prompt tokens `Llama.create_chat_completion` would evaluate for `messages`."""
+    result = formatter(messages=messages)
+    return list(llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True))
+
+
+def guard_for(schema: dict[str, Any]) -> RepetitionGuard | None:
+    # Only a units answer can loop on repeated units; other schemas (judgements) are short.
+    return RepetitionGuard(max_units=2 * schema_events(schema)) if "units" in schema.get("properties", {}) else None
 
 
 class LlamaCppCompressor(LMCompressor):
@@ -41,40 +84,85 @@ class LlamaCppCompressor(LMCompressor):
         threads: int | None = None,
         timeout_s: float | None = None,
         max_tokens: int | None = None,
+        sequences: int | None = None,
         **_: Any,
     ) -> None:
         super().__init__(model_label(gguf_path(model)), timeout_s, max_tokens)
         self.llm = load_llama(model, context_tokens, threads)
+        self.sequences = max(1, int(sequences or DEFAULT_SEQUENCES))
+        self._formatter = chat_formatter(self.llm)
+        shared = prompt.prefix_messages()
+        first = self.prompt_tokens([*shared, {"role": "user", "content": "a"}])
+        second = self.prompt_tokens([*shared, {"role": "user", "content": "b"}])
+        self.generator = BatchedGenerator(
+            self.llm, first[: common_prefix(first, second)], self.sequences,
+            int(context_tokens or DEFAULT_CONTEXT_TOKENS), repeat_penalty=REPEAT_PENALTY,
+        )
+
+    def prompt_tokens(self, messages: Messages) -> list[int]:
+        return chat_prompt(self.llm, self._formatter, messages)
+
+    def _request(self, messages: Messages, schema: dict[str, Any], timeout_s: float) -> GenerationRequest:
+        guard = guard_for(schema)
+        return GenerationRequest(
+            self.prompt_tokens(messages), schema_grammar(json.dumps(schema)),
+            self.max_tokens, timeout_s, guard.should_stop if guard is not None else None,
+        )
+
+    @staticmethod
+    def _generation(request: GenerationRequest, outcome: GenerationOutcome) -> Generation:
+        return Generation(
+            outcome.text, len(request.tokens), outcome.completion_tokens,
+            prompt_eval_tokens=outcome.prompt_eval_tokens, prompt_eval_seconds=outcome.prompt_eval_seconds,
+            generation_seconds=outcome.generation_seconds,
+        )
 
     def _generate(self, messages: Messages, schema: dict[str, Any], deadline: float) -> Generation:
-        before = perf_counters(self.llm)
-        stream = self.llm.create_chat_completion(
-            messages=messages,
-            response_format={"type": "json_object", "schema": schema},
-            temperature=0.0,
-            repeat_penalty=REPEAT_PENALTY,
-            max_tokens=self.max_tokens,
-            stream=True,
-        )
-        pieces: list[str] = []
-        # Only a units answer can loop on repeated units; other schemas (judgements) are short.
-        guard = RepetitionGuard(max_units=2 * schema_events(schema)) if "units" in schema.get("properties", {}) else None
-        for chunk in stream:
-            delta = chunk["choices"][0]["delta"].get("content")
-            if delta:
-                pieces.append(delta)
-                if guard is not None and "}" in delta and guard.should_stop("".join(pieces)):
-                    stream.close()
-                    break
-            if time.perf_counter() > deadline:
-                stream.close()
-                raise GenerationTimeout(f"no complete answer within {self.timeout_s:.0f} s")
-        completion = len(pieces)  # one streamed chunk per sampled token
-        evaluated, prompt_ms, generation_ms = (a - b for a, b in zip(perf_counters(self.llm), before, strict=True))
-        return Generation(
-            "".join(pieces), max(0, self.llm.n_tokens - completion), completion,
-            prompt_eval_tokens=int(evaluated), prompt_eval_seconds=prompt_ms / 1000, generation_seconds=generation_ms / 1000,
-        )
+        request = self._request(messages, schema, max(0.0, deadline - time.perf_counter()))
+        outcome = self.generator.generate([request])[0]
+        if outcome.error is not None:
+            raise outcome.error
+        return self._generation(request, outcome)
+
+    def compress_window(self, window: CompressionWindow) -> WindowResult:
+        return self.compress_windows([window])[0]
+
+    def compress_windows(self, windows: Sequence[CompressionWindow]) -> list[WindowResult]:
+        """Results for `windows`, in order, generated `sequences` at a time."""
+        if not windows:
+            return []
+        started = time.perf_counter()
+        usages = [_Usage() for _ in windows]
+        answers: list[Any] = []
+        requests: list[GenerationRequest | None] = []
+        for window in windows:
+            try:
+                requests.append(self._request(prompt.messages(window), unit_schema(len(window.events)), self.timeout_s))
+            except Exception as exc:  # this window alone goes extractive
+                requests.append(None)
+                answers.append(exc)
+            else:
+                answers.append(None)
+        runnable = [r for r in requests if r is not None]
+        with self._lock, _tracer.start_as_current_span(
+            "compress.lm", attributes={"compressor": self.name, "windows": len(runnable)}
+        ):
+            outcomes = iter(self.generator.generate(runnable))
+        for i, request in enumerate(requests):
+            if request is None:
+                continue
+            outcome = next(outcomes)
+            usages[i].add(self._generation(request, outcome))
+            try:
+                if outcome.error is not None:
+                    raise outcome.error
+                answers[i] = parse_answer(outcome.text)
+            except Exception as exc:
+                answers[i] = exc
+        seconds = time.perf_counter() - started  # the windows overlap: each took the batch's wall time
+        return [
+            self._window_result(w, a, u, seconds) for w, a, u in zip(windows, answers, usages, strict=True)
+        ]
 
 
 def create_llama_cpp(**options: Any) -> LlamaCppCompressor:

@@ -102,6 +102,8 @@ class LMCompressor(ModelClient):
     name: str
     # True when the backend constrains decoding to the schema (no repair round needed).
     enforces_schema: bool = False
+    # Windows one `compress_windows` call generates together in one model (llama_cpp's sequences).
+    sequences: int = 1
 
     def __init__(
         self, model: str, timeout_s: float | None = None, max_tokens: int | None = None, concurrency: int = 1
@@ -143,18 +145,27 @@ class LMCompressor(ModelClient):
     def _compress_window(self, window: CompressionWindow) -> WindowResult:
         started = time.perf_counter()
         usage = _Usage()
+        answer: list[LMUnit] | Exception
         try:
             with self._lock, _tracer.start_as_current_span("compress.lm", attributes={"compressor": self.name}):
-                units = self._ask(window, usage, started + self.timeout_s)
+                answer = self._ask(window, usage, started + self.timeout_s)
         except Exception as exc:  # any model failure: the window goes extractive, nothing is lost
-            reason = f"{type(exc).__name__}: {exc}"[:300]
+            answer = exc
+        return self._window_result(window, answer, usage, time.perf_counter() - started)
+
+    def _window_result(
+        self, window: CompressionWindow, answer: list[LMUnit] | Exception, usage: _Usage, seconds: float
+    ) -> WindowResult:
+        """The window's result from the model's units, or extractive when `answer` is the failure."""
+        if isinstance(answer, Exception):
+            reason = f"{type(answer).__name__}: {answer}"[:300]
             log.warning("%s failed on a window of %d events (%s); using extractive", self.name, len(window.events), reason)
             result = extractive_result(self.fallback, window, reason)
         else:
-            with _tracer.start_as_current_span("compress.grounding", attributes={"units": len(units)}):
-                result = self._assemble(window, units)
+            with _tracer.start_as_current_span("compress.grounding", attributes={"units": len(answer)}):
+                result = self._assemble(window, answer)
         usage.report(result)
-        result.lm_seconds = time.perf_counter() - started
+        result.lm_seconds = seconds
         return result
 
     def _ask(self, window: CompressionWindow, usage: _Usage, deadline: float) -> list[LMUnit]:

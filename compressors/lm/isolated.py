@@ -52,6 +52,10 @@ class IsolatedCompressor:
         self.timeout_s: float = float(self._attribute("timeout_s"))
         self.enforces_schema: bool = bool(self._attribute("enforces_schema"))
         self.cache_identity: CacheIdentity | None = self._attribute("cache_identity")
+        try:
+            self.sequences: int = int(self._attribute("sequences"))
+        except AttributeError:  # a backend from elsewhere that does not batch windows
+            self.sequences = 1
         self.process.call_timeout_s = hang_limit(self.timeout_s)
 
     def _attribute(self, name: str) -> Any:
@@ -66,6 +70,20 @@ class IsolatedCompressor:
         except LMProcessError as exc:
             log.warning("%s: window of %d events goes extractive (%s)", self.name, len(window.events), exc)
             return extractive_result(self.fallback, window, str(exc)[:300])
+
+    def compress_windows(self, windows: Sequence[CompressionWindow]) -> list[WindowResult]:
+        """A backend that generates several windows together gets them in one call (if the child
+        dies then, all of them go extractive); any other gets one call per window, so a crash costs one."""
+        if len(windows) < 2 or self.sequences < 2:
+            return [self.compress_window(w) for w in windows]
+        rounds = -(-len(windows) // max(1, self.sequences))
+        try:
+            return self.process.call(  # type: ignore[no-any-return]
+                "compress_windows", (list(windows),), timeout_s=rounds * hang_limit(self.timeout_s)
+            )
+        except LMProcessError as exc:
+            log.warning("%s: %d windows go extractive (%s)", self.name, len(windows), exc)
+            return [extractive_result(self.fallback, w, str(exc)[:300]) for w in windows]
 
     def ask_json(self, messages: Messages, schema: dict[str, Any], timeout_s: float | None = None) -> Any:
         wait = hang_limit(timeout_s or self.timeout_s)

@@ -16,12 +16,14 @@ from typing import Any
 
 from compressors.lm.output import KINDS, MAX_LIST_ITEMS
 from compressors.text.dates import format_day, resolve_relative_dates
+from compressors.text.tokens import count_tokens
 from memory_service.domain import CompressionWindow, Event, MemoryUnit
 
-VERSION = "1"
+VERSION = "2"
 MAX_EVENT_CHARS = 1200
 MAX_RECENT_UNITS = 8
 MAX_RECENT_CHARS = 200
+MAX_RECENT_TOKENS = 160  # predictor tokens (cl100k_base, as memory_service.tokens counts)
 
 SYSTEM = """You write memory notes from an agent's interaction log.
 Each note restates facts from the numbered events as one short sentence that makes sense on its own:
@@ -101,7 +103,19 @@ def event_line(event: Event) -> str:
 
 
 def recent_lines(units: list[MemoryUnit]) -> list[str]:
-    return [f"- {_clip(u.text, MAX_RECENT_CHARS)}" for u in units[-MAX_RECENT_UNITS:]]
+    """The newest units as lines, oldest first, at most `MAX_RECENT_UNITS` and `MAX_RECENT_TOKENS` in all.
+
+    Every prompt token costs a small CPU model about as much as a generated one, and these
+    lines only steer it away from repeats, so they get a small budget."""
+    lines: list[str] = []
+    spent = 0
+    for unit in reversed(units[-MAX_RECENT_UNITS:]):
+        line = f"- {_clip(unit.text, MAX_RECENT_CHARS)}"
+        spent += count_tokens(line)
+        if spent > MAX_RECENT_TOKENS:
+            break
+        lines.append(line)
+    return lines[::-1]
 
 
 def user_message(window: CompressionWindow) -> str:
@@ -117,14 +131,18 @@ def user_message(window: CompressionWindow) -> str:
     return "\n\n".join(sections)
 
 
-def messages(window: CompressionWindow) -> list[dict[str, str]]:
-    """Chat messages: instructions, one worked example, then the window."""
+def prefix_messages() -> list[dict[str, str]]:
+    """The messages every window's prompt starts with (a backend may keep their KV cache)."""
     return [
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": EXAMPLE_EVENTS},
         {"role": "assistant", "content": EXAMPLE_ANSWER},
-        {"role": "user", "content": user_message(window)},
     ]
+
+
+def messages(window: CompressionWindow) -> list[dict[str, str]]:
+    """Chat messages: instructions, one worked example, then the window."""
+    return [*prefix_messages(), {"role": "user", "content": user_message(window)}]
 
 
 def repair_messages(original: list[dict[str, str]], answer: str, error: str) -> list[dict[str, str]]:

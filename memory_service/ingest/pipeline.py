@@ -145,8 +145,9 @@ class CompressionPipeline:
         self.cache = CompressionCache(store) if use_cache and self.cache_identity is not None else None
         if self.cache_identity is not None:
             # An LM takes seconds per window: smaller rounds save (and cache) work as it is done,
-            # but each round still holds enough windows to keep `concurrency` requests in flight.
-            parallel = max(1, int(getattr(compressor, "concurrency", 1)))
+            # but each round still holds enough windows to keep `concurrency` requests in flight
+            # (or `sequences` windows in each llama.cpp decode).
+            parallel = max(1, int(getattr(compressor, "concurrency", 1)), int(getattr(compressor, "sequences", 1)))
             self.windows_per_batch = min(windows_per_batch, max(4, parallel))
             self.events_per_round = min(events_per_round, max(64, parallel * window_size))
 

@@ -65,10 +65,14 @@ def test_default_model_is_the_packaged_gguf() -> None:
 def test_llama_cpp_answer_is_schema_valid_and_cites_only_the_window(llama: LlamaCppCompressor) -> None:
     window = agent_window()
     schema = unit_schema(len(window.events))
-    llama.llm.reset()  # nothing in the KV cache to reuse: the whole prompt is evaluated
+    llama.generator.reset()  # nothing in the KV cache to reuse: the whole prompt is evaluated
     generation = llama._generate(prompt.messages(window), schema, time.perf_counter() + 600)
-    # prompt processing and generation measured apart (llama.cpp's perf counters)
+    # prompt processing and generation measured apart
     assert generation.prompt_eval_tokens == generation.prompt_tokens > 0
+    again = llama._generate(prompt.messages(window), schema, time.perf_counter() + 600)
+    # the fixed prefix (system prompt, worked example) is kept in the KV cache between calls
+    assert 0 < again.prompt_eval_tokens <= again.prompt_tokens - len(llama.generator.prefix)
+    assert again.text == generation.text
     assert generation.prompt_eval_seconds > 0 and generation.generation_seconds > 0
     try:
         answer = json.loads(generation.text)

@@ -1,0 +1,101 @@
+"""The llama_cpp backend's batched path with the real packaged SmolLM2 GGUF: several windows in
+one llama.cpp context, each with its own grammar, deadline and fallback."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import jsonschema
+import pytest
+
+from compressors.backends.llamacpp import LlamaCppCompressor, schema_grammar
+from compressors.lm.batch_generation import GenerationRequest
+from compressors.lm.client import GenerationTimeout
+from compressors.prompts import compression as prompt
+from compressors.prompts.compression import unit_schema
+from memory_service.domain import CompressionWindow, Event
+
+pytestmark = pytest.mark.slow
+
+T0 = datetime(2024, 3, 14, 9, 0, tzinfo=UTC)
+LINES = [
+    [("Priya", "Please move the staging database to port 5433 before Friday."),
+     ("Deployer", "Done: the staging database now listens on port 5433.")],
+    [("Dana", "I moved to Porto on 1 June 2024, my new flat is on Rua Alegre."),
+     ("Sam", "How long is the commute from Rua Alegre?"),
+     ("Dana", "25 minutes by metro.")],
+    [("Lena", "The billing-api rollout to eu-west-1 failed its smoke tests twice."),
+     ("Aiko", "Then we keep version 2.3.1 in eu-west-1 until Monday.")],
+]
+
+
+def window(n: int, lines: list[tuple[str, str]]) -> CompressionWindow:
+    return CompressionWindow(events=[
+        Event(tenant="t", event_id=f"w{n}/{i}", agent_id="a", role="user", speaker=who, content=text,
+              timestamp=T0 + timedelta(minutes=i), received_at=T0)
+        for i, (who, text) in enumerate(lines)
+    ])
+
+
+@pytest.fixture(scope="module")
+def llama() -> LlamaCppCompressor:
+    # a short answer budget keeps each window to a couple of seconds on one CPU thread
+    return LlamaCppCompressor(timeout_s=600, max_tokens=120, sequences=3, context_tokens=1536)
+
+
+def test_several_windows_come_back_in_order_grounded_in_their_own_events(llama: LlamaCppCompressor) -> None:
+    windows = [window(n, lines) for n, lines in enumerate(LINES)]
+    results = llama.compress_windows(windows)
+    assert len(results) == len(windows)
+    for w, result in zip(windows, results, strict=True):
+        ids = {e.event_id for e in w.events}
+        assert result.fallback is None and result.lm_calls == 1
+        assert result.prompt_tokens > 0 and result.completion_tokens > 0
+        assert 0 < result.prompt_eval_tokens <= result.prompt_tokens and result.prompt_eval_seconds > 0
+        assert result.generated_tokens == result.completion_tokens and result.generation_seconds > 0
+        # every unit cites only its own window, and every event is restated by some unit
+        assert all(set(u.draft.source_event_ids) <= ids for u in result.units)
+        assert {i for u in result.units for i in u.draft.source_event_ids} == ids
+
+
+def test_each_answer_fits_its_own_windows_schema(llama: LlamaCppCompressor) -> None:
+    windows = [window(n, lines) for n, lines in enumerate(LINES)]
+    schemas = [unit_schema(len(w.events)) for w in windows]
+    requests = [
+        GenerationRequest(llama.prompt_tokens(prompt.messages(w)), schema_grammar(json.dumps(s)), 400, 600)
+        for w, s in zip(windows, schemas, strict=True)
+    ]
+    outcomes = llama.generator.generate(requests)
+    for outcome, schema in zip(outcomes, schemas, strict=True):
+        assert outcome.error is None
+        jsonschema.validate(json.loads(outcome.text), schema)  # sources limited to 1..n of that window
+
+
+def test_a_window_that_times_out_fails_alone(llama: LlamaCppCompressor) -> None:
+    windows = [window(n, lines) for n, lines in enumerate(LINES)]
+    requests = [
+        GenerationRequest(llama.prompt_tokens(prompt.messages(w)), schema_grammar(json.dumps(unit_schema(len(w.events)))),
+                          60, 600)
+        for w in windows
+    ]
+    alone = llama.generator.generate([requests[0], requests[2]])
+    requests[1].timeout_s = 0.0
+    outcomes = llama.generator.generate(requests)
+    assert isinstance(outcomes[1].error, GenerationTimeout)
+    assert outcomes[0].error is None and outcomes[2].error is None
+    # greedy answers; almost always the same tokens (batched float sums may differ in the last bits)
+    assert outcomes[0].completion_tokens == 60 and outcomes[2].completion_tokens == 60
+    assert [outcomes[0].text[:40], outcomes[2].text[:40]] == [alone[0].text[:40], alone[1].text[:40]]
+
+
+def test_a_window_too_long_for_the_context_goes_extractive_alone(llama: LlamaCppCompressor) -> None:
+    huge = window(9, [("Priya", f"Item {i}: " + "the staging database listens on port 5433 now. " * 24) for i in range(8)])
+    windows = [window(0, LINES[0]), huge, window(2, LINES[2])]
+    results = llama.compress_windows(windows)
+    assert results[1].fallback is not None and "exceed context window" in results[1].fallback
+    assert {u.compressor for u in results[1].units} == {"extractive"}
+    assert {i for u in results[1].units for i in u.draft.source_event_ids} == {e.event_id for e in huge.events}
+    for w, result in zip((windows[0], windows[2]), (results[0], results[2]), strict=True):
+        assert result.fallback is None and result.lm_units >= 1
+        assert {i for u in result.units for i in u.draft.source_event_ids} == {e.event_id for e in w.events}
