@@ -3,11 +3,13 @@
     python -m benchmarks.consolidation --locomo ../shared/bench/locomo/locomo_dev.json \
         --out benchmarks/results/consolidation.json
 
-1. Three synthetic agent logs with known duplicates and updates: `templates`
+1. Four synthetic agent logs with known duplicates and updates: `templates`
    (benchmarks/synthetic_log.py, written alongside the heuristic judge, so optimistic),
-   `paraphrase` (benchmarks/synthetic_paraphrase.py, other phrasings and hard negatives) and
+   `paraphrase` (benchmarks/synthetic_paraphrase.py, other phrasings and hard negatives),
    `spec` (benchmarks/synthetic_spec.py, written from a spec alone without reading the judge
-   or the other generators; personal and project facts, tool repeats, hard negatives):
+   or the other generators; personal and project facts, tool repeats, hard negatives) and
+   `worklog` (benchmarks/synthetic_worklog.py, also from a spec alone: a small team's coding
+   agent, work config/ops facts, tool results that restate or change them, two-fact turns):
    precision and recall of duplicate merges (over pairs of events that end up in one
    unit) and of supersessions (over (old event, new event) pairs), units before/after,
    consolidation throughput.
@@ -32,6 +34,7 @@ from rich.table import Table
 from benchmarks.synthetic_log import SyntheticLog, generate
 from benchmarks.synthetic_paraphrase import generate as generate_paraphrase
 from benchmarks.synthetic_spec import generate as generate_spec
+from benchmarks.synthetic_worklog import generate as generate_worklog
 from memory_service.domain import EventIn, MemoryUnit, Scope
 from memory_service.eval import locomo
 from memory_service.eval.recall import evidence_recall
@@ -60,6 +63,7 @@ GENERATORS: dict[str, Callable[[int], SyntheticLog]] = {
     "templates": generate,
     "paraphrase": generate_paraphrase,
     "spec": generate_spec,
+    "worklog": generate_worklog,
 }
 
 
