@@ -183,12 +183,13 @@ class UnitSearch:
         """Visible units whose persons or entities include one of `names` (case-insensitive), newest
         first, at most `limit` (all when None).
 
-        The full-text index finds the units whose search text holds a name's words (the
-        search text carries every person and entity); the exact check on their lists, the
+        A full-text index finds the candidates: on PostgreSQL the units whose listed names
+        hold a name's words (`names_tsv`, 0009), on SQLite those whose search text holds the
+        name as a phrase (the search text carries every person and entity). The exact check on their lists, the
         order and the cap run in SQL, so a name that many texts mention but few units list
         costs no row in Python (at 3x10^5 units, decoding those rows' lists in Python took
-        most of a tenant-wide query). A name the index has no words for (only stop words to
-        PostgreSQL's parser) is checked by a scan of the scope's units.
+        most of a tenant-wide query). A name the index has no words for (punctuation only)
+        is checked by a scan of the scope's units.
         """
         wanted = sorted({n.strip().lower() for n in names if n.strip()})
         if not wanted:
@@ -207,7 +208,7 @@ class UnitSearch:
             words = [bool(lexical_terms(n)) for n in names]
             return [n for n, w in zip(names, words, strict=True) if w], [n for n, w in zip(names, words, strict=True) if not w]
         params = {f"n{i}": name for i, name in enumerate(names)}
-        columns = ", ".join(f"numnode(plainto_tsquery('english', :{key}))" for key in params)
+        columns = ", ".join(f"numnode(plainto_tsquery('simple', :{key}))" for key in params)
         async with self.engine.connect() as conn:
             nodes = (await conn.execute(text(f"SELECT {columns}"), params)).one()
         return [n for n, c in zip(names, nodes, strict=True) if c], [n for n, c in zip(names, nodes, strict=True) if not c]
@@ -231,9 +232,9 @@ class UnitSearch:
             where.insert(0, "memory_units_fts MATCH :q")
             params["q"] = " OR ".join(_fts_phrase(n) for n in names)
         elif through_index:
-            # Every word of a name rather than the phrase: GIN answers that without reading
-            # each row's positions (4x faster at 5x10^5 units); the exact check follows anyway.
-            where.insert(0, "u.search_tsv @@ (" + " || ".join(f"plainto_tsquery('english', :n{i})" for i in range(len(names))) + ")")
+            # The listed names' own index (0009), every word of a name rather than the phrase:
+            # GIN answers that without reading positions; the exact check follows anyway.
+            where.insert(0, "u.names_tsv @@ (" + " || ".join(f"plainto_tsquery('simple', :n{i})" for i in range(len(names))) + ")")
         sql = f"SELECT u.id FROM {source} WHERE {' AND '.join(where)} ORDER BY u.id DESC"
         if limit is not None:
             sql += " LIMIT :limit"

@@ -280,8 +280,8 @@ async def test_the_learned_ranker_ranks_with_the_packaged_model(settings: Settin
 
 async def test_mention_lookup_is_exact_and_newest_first(service: MemoryService) -> None:
     """The full-text index only narrows the rows: a unit whose text names someone without listing
-    them stays out, a name of stop words alone (nothing to index) is still found, and `limit`
-    keeps the newest."""
+    them stays out, a name of stop words or of no word at all (nothing to index) is still found,
+    and `limit` keeps the newest."""
     t0 = datetime(2023, 5, 8, 13, tzinfo=UTC)
     await service.ingest(
         [event(f"g{n}", "Gina", f"I opened dance studio number {n} today.", t0 + timedelta(days=n)) for n in range(4)],
@@ -298,10 +298,11 @@ async def test_mention_lookup_is_exact_and_newest_first(service: MemoryService) 
         await session.execute(
             update(MemoryUnitRow)
             .where(MemoryUnitRow.id == units[0].id)
-            .values(entities=["The Who"], search_text=units[0].text + " The Who")
+            .values(entities=["The Who", "++"], search_text=units[0].text + " The Who ++")
         )
         await session.commit()
     assert await store.search.unit_ids_mentioning(scope, ["the who"]) == [units[0].id]
+    assert await store.search.unit_ids_mentioning(scope, ["++"]) == [units[0].id]  # no word to index: the scan
     async with service.store.session() as session:  # case folds beyond ASCII on both backends
         await session.execute(
             update(MemoryUnitRow)
