@@ -6,12 +6,13 @@ unit's neighbours). Both cost a scan of the scope to build: at 10^6 units, secon
 writes all day, so rebuilding them after every write of the tenant would make the first query
 after each write pay that scan. Instead each entry collects the ids the change log names and,
 when next asked for, reads only where those units are now (`UnitSearch.unit_placement`) and
-patches itself; the timeline re-reads only the sessions those units are (or were) in.
+patches itself: ids added and removed, and each unit moved in its session's timeline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,31 +29,46 @@ from stores.vector_index import AllowedIds, VectorIndexes
 
 @dataclass
 class Timeline:
-    """A scope's level-0 units in session order: each one's previous and next unit in its session."""
+    """A scope's level-0 units in session order: each one's previous and next unit in its session.
+
+    Each session's units are kept sorted by (time, id), the order SQL gives, so one unit is
+    added or removed with a binary search and only its neighbours' entries change.
+    """
 
     neighbours: dict[int, tuple[int, ...]] = field(default_factory=dict)
-    session_of: dict[int, str | None] = field(default_factory=dict)
-    sessions: dict[str | None, list[int]] = field(default_factory=dict)
+    sessions: dict[str | None, list[tuple[datetime, int]]] = field(default_factory=dict)
+    key_of: dict[int, tuple[str | None, datetime]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, rows: list[tuple[int, str | None]]) -> Timeline:
+    def of(cls, rows: list[tuple[int, str | None, datetime]]) -> Timeline:
         timeline = cls()
-        timeline.replace_sessions(set(), rows)
+        for unit_id, session, when in rows:  # ordered by session, time, id
+            timeline.sessions.setdefault(session, []).append((when, unit_id))
+            timeline.key_of[unit_id] = (session, when)
+        for keys in timeline.sessions.values():
+            timeline._refresh(keys, range(len(keys)))
         return timeline
 
-    def replace_sessions(self, sessions: Iterable[str | None], rows: list[tuple[int, str | None]]) -> None:
-        """Forget `sessions`, then take `rows` ((id, session) in timeline order) for the sessions they hold."""
-        for session in set(sessions):
-            for unit_id in self.sessions.pop(session, ()):
-                self.neighbours.pop(unit_id, None)
-                self.session_of.pop(unit_id, None)
-        for unit_id, session in rows:
-            self.sessions.setdefault(session, []).append(unit_id)
-        for session in {s for _, s in rows}:
-            ids = self.sessions[session]
-            for n, unit_id in enumerate(ids):
-                self.session_of[unit_id] = session
-                self.neighbours[unit_id] = tuple(ids[max(n - 1, 0):n] + ids[n + 1:n + 2])
+    def add(self, unit_id: int, session: str | None, when: datetime) -> None:
+        keys = self.sessions.setdefault(session, [])
+        position = bisect.bisect_left(keys, (when, unit_id))
+        keys.insert(position, (when, unit_id))
+        self.key_of[unit_id] = (session, when)
+        self._refresh(keys, (position - 1, position, position + 1))
+
+    def remove(self, unit_id: int) -> None:
+        session, when = self.key_of.pop(unit_id)
+        keys = self.sessions[session]
+        position = bisect.bisect_left(keys, (when, unit_id))
+        del keys[position]
+        self.neighbours.pop(unit_id, None)
+        self._refresh(keys, (position - 1, position))
+
+    def _refresh(self, keys: list[tuple[datetime, int]], positions: Iterable[int]) -> None:
+        for n in positions:
+            if 0 <= n < len(keys):
+                around = [keys[m][1] for m in (n - 1, n + 1) if 0 <= m < len(keys)]
+                self.neighbours[keys[n][1]] = tuple(around)
 
 
 @dataclass
@@ -144,8 +160,10 @@ class ScopeCache:
                     entry.allowed.vectors = None  # grown past what is searched without FAISS
                 self._gathered = deque(e for e in self._gathered if e.allowed.vectors is not None)
             if entry.timeline is not None:
-                timeline = entry.timeline
-                sessions = {timeline.session_of[i] for i in pending if i in timeline.session_of}
-                sessions |= {p.session_id for i, p in placed.items() if i in visible and p.level == 0}
-                if sessions:
-                    timeline.replace_sessions(sessions, await self.search.unit_timeline(scope, sessions=sessions))
+                for unit_id in pending:  # out, then back in at its (possibly new) place
+                    if unit_id in entry.timeline.key_of:
+                        entry.timeline.remove(unit_id)
+                for unit_id in sorted(visible):
+                    placement = placed[unit_id]
+                    if placement.level == 0:
+                        entry.timeline.add(unit_id, placement.session_id, placement.when)

@@ -10,16 +10,16 @@ timeline) are plain filters on the unit columns.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from compressors.text.words import lexical_terms
-from memory_service.domain import Scope
+from memory_service.domain import Scope, as_utc
 from stores.sql.engine import session_factory
 from stores.sql.rows import chunks
 from stores.sql.scoping import in_scope, valid_at
@@ -245,35 +245,27 @@ class UnitSearch:
         async with self.engine.connect() as conn:
             return [int(r[0]) for r in await conn.execute(stmt, params)]
 
-    async def unit_timeline(
-        self, scope: Scope, as_of: datetime | None = None, sessions: Collection[str | None] | None = None
-    ) -> list[tuple[int, str | None]]:
-        """Visible level-0 units as (id, session_id), ordered by session, then time: who is next to
-        whom; only those of `sessions` (None among them: units without a session) when given."""
+    async def unit_timeline(self, scope: Scope, as_of: datetime | None = None) -> list[tuple[int, str | None, datetime]]:
+        """Visible level-0 units as (id, session_id, time), ordered by session, then time, then id:
+        who is next to whom."""
         when = event_when(MemoryUnitRow)
         stmt = valid_at(
-            in_scope(select(MemoryUnitRow.id, MemoryUnitRow.session_id), MemoryUnitRow, scope), as_of
+            in_scope(select(MemoryUnitRow.id, MemoryUnitRow.session_id, when), MemoryUnitRow, scope), as_of
         ).where(MemoryUnitRow.level == 0).order_by(MemoryUnitRow.session_id, when, MemoryUnitRow.id)
-        if sessions is not None:
-            named = [s for s in sessions if s is not None]
-            stmt = stmt.where(
-                or_(MemoryUnitRow.session_id.in_(named), MemoryUnitRow.session_id.is_(None))
-                if None in sessions
-                else MemoryUnitRow.session_id.in_(named)
-            )
         async with self._sessions() as session:
-            return [(int(r[0]), r[1]) for r in await session.execute(stmt)]
+            return [(int(r[0]), r[1], as_utc(r[2])) for r in await session.execute(stmt)]
 
     async def unit_placement(self, tenant: str, ids: Sequence[int]) -> list[UnitPlacement]:
         """Where each existing unit among `ids` is now: its scope fields, level and whether it is
         open, for caches that follow the change log (a missing id was deleted)."""
         out: list[UnitPlacement] = []
         columns = (MemoryUnitRow.id, MemoryUnitRow.user_id, MemoryUnitRow.agent_id, MemoryUnitRow.session_id,
-                   MemoryUnitRow.level, MemoryUnitRow.valid_to)
+                   MemoryUnitRow.level, MemoryUnitRow.valid_to, event_when(MemoryUnitRow))
         async with self._sessions() as session:
             for chunk in chunks(list(ids)):
                 stmt = select(*columns).where(MemoryUnitRow.tenant == tenant, MemoryUnitRow.id.in_(chunk))
-                out += [UnitPlacement(int(r[0]), r[1], r[2], r[3], int(r[4]), r[5] is None) for r in await session.execute(stmt)]
+                out += [UnitPlacement(int(r[0]), r[1], r[2], r[3], int(r[4]), r[5] is None, as_utc(r[6]))
+                        for r in await session.execute(stmt)]
         return out
 
 
@@ -285,6 +277,7 @@ class UnitPlacement:
     session_id: str | None
     level: int
     open: bool
+    when: datetime  # its place in its session's timeline (`event_when`)
 
     def visible_in(self, scope: Scope) -> bool:
         """Open and inside the query scope (fields given must match, as `in_scope`)."""

@@ -220,7 +220,7 @@ async def test_symbolic_lookups_are_scope_filtered(service: MemoryService) -> No
     )
     assert in_may == [units["e1"]]
     assert await store.search.unit_ids_in_time_range(mine, datetime(2023, 6, 1, tzinfo=UTC), None) == [units["e2"]]
-    assert [i for i, _ in await store.search.unit_timeline(mine)] == [units["e1"], units["e2"]]
+    assert [i for i, _, _ in await store.search.unit_timeline(mine)] == [units["e1"], units["e2"]]
 
 
 async def test_rest_context_formats_and_bad_format(tmp_path: Path, embedder) -> None:
