@@ -282,6 +282,11 @@ class Consolidator:
 
         similarity: dict[int, float] = {}
 
+        def conflicting(a_id: int, b_id: int) -> bool:
+            """Alike in wording, different in a value both state ("result: @ann" / "result: @bo")."""
+            a, b = stated.of.get(a_id), stated.of.get(b_id)
+            return bool(a and b and st.compare(a, b).conflicts)
+
         def join(a_id: int, b_id: int, sim: float) -> None:
             a, b = root(a_id), root(b_id)
             if a != b:
@@ -296,7 +301,7 @@ class Consolidator:
                 if sim < self.restatement_threshold:
                     break
                 other = units[other_id]
-                if other.id == unit.id:
+                if other.id == unit.id or conflicting(unit.id, other.id):
                     continue
                 if (sim >= self.duplicate_threshold and compatible_duplicates(unit, other)) or restates(unit, other):
                     join(unit.id, other.id, sim)
@@ -365,6 +370,8 @@ class Consolidator:
                 older, newer = sorted((unit, other), key=order)
                 if other_id in stated.pairs.get(unit.id, ()) and st.compare(stated.of[older.id], stated.of[newer.id]).shared:
                     continue
+                if st.is_tool_unit(older.text) or st.is_tool_unit(newer.text):
+                    continue  # a tool call's subject is its arguments: only its statements (a) can tell an update
                 if not judge.supersedes(older, newer, sim):
                     continue
                 close(older, newer, "judge")
