@@ -311,7 +311,7 @@ class Consolidator:
                 sim = stated.cosine(unit.id, other_id)
                 if other is None or other.level != 0 or sim < self.statement_merge_floor:
                     continue
-                if st.compare(stated.of[other_id], stated.of[unit.id]).restates and compatible_duplicates(unit, other):
+                if st.compare(stated.of[other_id], stated.of[unit.id]).restates and compatible_duplicates(unit, other, persons=False):
                     join(unit.id, other_id, sim)
         groups: dict[int, list[int]] = defaultdict(list)
         for uid in ids:

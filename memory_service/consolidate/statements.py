@@ -223,11 +223,19 @@ def is_vehicle(value: str) -> bool:
     return bool(words) and (words[0] in _CAR_MAKES or any(re.fullmatch(_VEHICLE_NOUN, w) for w in words))
 
 
+# -er/-or/-ant nouns that name a relation to a place, not a job there.
+_NOT_OCCUPATIONS = frozenset(
+    "member members customer customers user users volunteer volunteers subscriber subscribers passenger passengers "
+    "visitor visitors regular regulars patient patients guest guests fan fans client clients resident residents "
+    "owner owners partner partners player players supporter supporters donor donors shareholder shareholders".split()
+)
+
+
 def _occupation(value: str) -> frozenset[str]:
     value = _trim(re.split(r"\s+(?:at|for|with|in)\s+", value, maxsplit=1)[0])
     words = _WORD.findall(value)[:4]
     # The role ends at its last occupation-like word ("nurse last spring" -> "nurse").
-    last = max((i for i, w in enumerate(words) if _OCCUPATION_SUFFIX.search(w)), default=-1)
+    last = max((i for i, w in enumerate(words) if _OCCUPATION_SUFFIX.search(w) and w.lower() not in _NOT_OCCUPATIONS), default=-1)
     return _content(" ".join(words[: last + 1])) if last >= 0 else frozenset()
 
 
@@ -278,6 +286,7 @@ def _person(match: re.Match[str], speaker: str | None, subject: str | None) -> s
 
 
 _V = r"(?P<v>.+)"
+_ROLE_AT = r"(?P<v>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,2})\s+(?:at|for|with)\s+(?-i:[A-Z])"
 # Case-sensitive inside case-insensitive frames: a name starts with a capital.
 _CAP_V = r"(?P<v>(?-i:[A-Z])[\w&'.-]*(?:\s+(?-i:[A-Z0-9&])[\w&'.-]*)*)"
 _FRAMES: tuple[_Frame, ...] = (
@@ -299,10 +308,13 @@ _FRAMES: tuple[_Frame, ...] = (
     _frame("occupation", rf"\b(?:hired|employ\w*|took\s+(?:me|us)\s+on|taken\s+on|job|jobs|work|works|working|role|position|career|started|starting|began|joined|day)\b.*?\bas\s+an?\s+{_V}", _occupation),
     _frame("occupation", rf"\b(?:the|my)\s+(?P<v>[a-z][\w-]*(?:\s+[a-z][\w-]*){{0,2}})\s+{_ROLE_NOUN}\b", _occupation, firm=False),
     _frame("occupation", r"^(?:i'm|i am|we're|we are)\s+(?:now\s+|still\s+)?(?:an?\s+)(?P<v>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,2})$", _occupation),
+    # "<person> is a nurse at Mercy Hospital": a role at an organisation.
+    _frame("occupation", rf"\b(?:is|am|'m|are)\s+(?:now\s+|still\s+)?an?\s+{_ROLE_AT}", _occupation),
     _frame("employer", r"\b(?:work|works|working)\s+(?:now\s+)?(?:at|for)\s+(?P<v>(?:the\s+)?.+)", _org),
     _frame("employer", rf"\b(?:employed|hired)\s+(?:at|by)\s+{_CAP_V}", _org),
     _frame("employer", r"\b(?:job|position|role|day|internship)\s+(?:is\s+|as\s+.+?\s+)?(?:now\s+)?(?:at|with)\s+(?P<v>(?:the\s+)?.+)", _org),
     _frame("employer", rf"\bas\s+an?\s+.+?\s+(?:at|for|with)\s+{_CAP_V}", _org),
+    _frame("employer", rf"\b(?:is|am|'m|are)\s+(?:now\s+|still\s+)?an?\s+(?P<role>[a-z][\w-]*(?:\s+[a-z][\w-]*){{0,2}})\s+(?:at|for|with)\s+{_CAP_V}", _org),
     _frame("employer", rf"^{_CAP_V}\s+(?:just\s+)?(?:hired|employs|took\s+on|took)\s+{_WHO}\b", _org),
     _frame("employer", rf"\b(?:joined|still at|now at|started at)\s+{_CAP_V}", _org),
     # vehicle
@@ -401,7 +413,8 @@ def _vague(subject: str) -> bool:
 
 _PARTICIPLE_PREDICATE = re.compile(
     r"^(?:is|are|has been)\s+(?:now\s+|still\s+|currently\s+|also\s+)?"
-    r"(?:based|employed|stationed|settled|married|engaged|dating|seeing|living|working|hired|staying)\b",
+    r"(?:(?:based|employed|stationed|settled|married|engaged|dating|seeing|living|working|hired|staying)\b"
+    r"|an?\s+(?:[a-z][\w-]*\s+){1,3}(?:at|for|with)\s+(?-i:[A-Z]))",
     re.IGNORECASE,
 )
 _BARE_NAME = re.compile(r"^(?-i:[A-Z])[a-z]+(?:\s(?-i:[A-Z])[a-z]+)?$")
@@ -508,6 +521,8 @@ def _extract(text: str, speaker: str | None) -> tuple[tuple[Statement, str | Non
             raw = match.group("v")
             if frame.attribute == "vehicle" and frame.needs_vehicle and not is_vehicle(_trim(raw)):
                 continue
+            if match.groupdict().get("role") is not None and not _occupation(match.group("role")):
+                continue  # "a member at the gym" is no job there
             if frame.attribute != "did" and _PAST.search(body):
                 continue  # the past: "I lived in Rome" says nothing about now
             if frame.attribute in _THING_ATTRIBUTES:
