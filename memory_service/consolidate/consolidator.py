@@ -282,9 +282,13 @@ class Consolidator:
 
         similarity: dict[int, float] = {}
 
-        def conflicting(a_id: int, b_id: int) -> bool:
-            """Alike in wording, different in a value both state ("result: @ann" / "result: @bo")."""
+        def apart(a_id: int, b_id: int) -> bool:
+            """Alike in wording, yet different in a value both state ("result: @ann" / "result: @bo"),
+            or two calls of a tool with other arguments (another subject)."""
             a, b = stated.of.get(a_id), stated.of.get(b_id)
+            ta, tb = st.tool_statements(units[a_id].text), st.tool_statements(units[b_id].text)
+            if ta and tb and st.keys(ta) != st.keys(tb):
+                return True
             return bool(a and b and st.compare(a, b).conflicts)
 
         def join(a_id: int, b_id: int, sim: float) -> None:
@@ -301,7 +305,7 @@ class Consolidator:
                 if sim < self.restatement_threshold:
                     break
                 other = units[other_id]
-                if other.id == unit.id or conflicting(unit.id, other.id):
+                if other.id == unit.id or apart(unit.id, other.id):
                     continue
                 if (sim >= self.duplicate_threshold and compatible_duplicates(unit, other)) or restates(unit, other):
                     join(unit.id, other.id, sim)
