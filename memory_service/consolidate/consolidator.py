@@ -282,6 +282,15 @@ class Consolidator:
 
         similarity: dict[int, float] = {}
 
+        def apart(a_id: int, b_id: int) -> bool:
+            """Alike in wording, yet different in a value both state ("result: @ann" / "result: @bo"),
+            or two calls of a tool with other arguments (another subject)."""
+            a, b = stated.of.get(a_id), stated.of.get(b_id)
+            ta, tb = st.tool_statements(units[a_id].text), st.tool_statements(units[b_id].text)
+            if ta and tb and st.keys(ta) != st.keys(tb):
+                return True
+            return bool(a and b and st.compare(a, b).conflicts)
+
         def join(a_id: int, b_id: int, sim: float) -> None:
             a, b = root(a_id), root(b_id)
             if a != b:
@@ -296,7 +305,7 @@ class Consolidator:
                 if sim < self.restatement_threshold:
                     break
                 other = units[other_id]
-                if other.id == unit.id:
+                if other.id == unit.id or apart(unit.id, other.id):
                     continue
                 if (sim >= self.duplicate_threshold and compatible_duplicates(unit, other)) or restates(unit, other):
                     join(unit.id, other.id, sim)
@@ -306,7 +315,7 @@ class Consolidator:
                 sim = stated.cosine(unit.id, other_id)
                 if other is None or other.level != 0 or sim < self.statement_merge_floor:
                     continue
-                if st.compare(stated.of[other_id], stated.of[unit.id]).restates and compatible_duplicates(unit, other):
+                if st.compare(stated.of[other_id], stated.of[unit.id]).restates and compatible_duplicates(unit, other, persons=False):
                     join(unit.id, other_id, sim)
         groups: dict[int, list[int]] = defaultdict(list)
         for uid in ids:
@@ -365,6 +374,8 @@ class Consolidator:
                 older, newer = sorted((unit, other), key=order)
                 if other_id in stated.pairs.get(unit.id, ()) and st.compare(stated.of[older.id], stated.of[newer.id]).shared:
                     continue
+                if st.is_tool_unit(older.text) or st.is_tool_unit(newer.text):
+                    continue  # a tool call's subject is its arguments: only its statements (a) can tell an update
                 if not judge.supersedes(older, newer, sim):
                     continue
                 close(older, newer, "judge")

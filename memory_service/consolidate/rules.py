@@ -143,11 +143,14 @@ def same_subject(a: MemoryUnit, b: MemoryUnit) -> bool:
     return bool({e.lower() for e in a.entities} & {e.lower() for e in b.entities})
 
 
-def compatible_duplicates(a: MemoryUnit, b: MemoryUnit) -> bool:
-    """Similar wording is not enough: a changed number or a different person is news."""
+def compatible_duplicates(a: MemoryUnit, b: MemoryUnit, persons: bool = True) -> bool:
+    """Similar wording is not enough: a changed number or a different person is news.
+
+    `persons=False` where the statements already matched the subject: "Sam said: Wes works at X"
+    lists Sam, not Wes, among its persons."""
     if set(_NUMBER.findall(a.text)) != set(_NUMBER.findall(b.text)):
         return False
     pa, pb = {p.lower() for p in a.persons}, {p.lower() for p in b.persons}
-    if pa and pb and not (pa <= pb or pb <= pa):
+    if persons and pa and pb and not (pa <= pb or pb <= pa):
         return False
     return bool(_NEGATION.search(a.text)) == bool(_NEGATION.search(b.text))

@@ -70,7 +70,8 @@ _NOT_CURRENT = re.compile(
     r"\b(?:if|unless|would|could|might|may|maybe|perhaps|should|will|won't|shall|gonna|going to|plan|plans|planning|"
     r"want to|wants to|wanna|hope to|hoping to|hopes to|wish|wishes|dream|dreams|dreaming|thinking (?:about|of)|"
     r"considering|someday|one day|used to|back then|when i was|years ago|in the past"
-    r"|next (?:week|month|year|summer|spring|fall|autumn|winter))\b|'ll\b",
+    r"|whether|needs? to|trying to|try to|about to|(?:have|has) to(?! be\b)|intends? to|aiming to"
+    r"|next (?:week|month|year|summer|spring|fall|autumn|winter))\b|['\u2019](?:ll|d)\b",
     re.IGNORECASE,
 )
 # "I'd pick X over anything" is a preference, not a hypothetical: read before the filter.
@@ -81,6 +82,11 @@ _PREFERENCE_WOULD = re.compile(
 )
 _QUESTION_START = re.compile(
     r"^(?:do|does|did|is|are|was|were|have|has|can|could|would|should|will|what|where|which|who|why|how|when)\b",
+    re.IGNORECASE,
+)
+_PAST = re.compile(
+    r"\b(?:lived|worked|drove|was living|was working|used to"
+    r"|(?:was|were|had been)\s+(?:\w+\s+)?(?:based|employed|stationed|settled|married|engaged|dating|hired|living|working))\b",
     re.IGNORECASE,
 )
 _DENIAL = re.compile(r"\b(?:never|not ever|n't ever)\b", re.IGNORECASE)
@@ -166,6 +172,9 @@ class Statement:
     denial: bool = False  # negated with "never": denies it was ever so (a contradiction, not an update)
     category: str | None = None  # favourites: the category their noun names ("dish" -> food)
     guess: str | None = None  # favourites without a category noun: the category the value suggests
+    # Strong enough to close another unit: a plain assertion (not a passing mention like "our flat in
+    # X gets cold") about one identifiable subject (not "my friend", one of many).
+    firm: bool = True
 
     @property
     def key(self) -> str:
@@ -214,11 +223,19 @@ def is_vehicle(value: str) -> bool:
     return bool(words) and (words[0] in _CAR_MAKES or any(re.fullmatch(_VEHICLE_NOUN, w) for w in words))
 
 
+# -er/-or/-ant nouns that name a relation to a place, not a job there.
+_NOT_OCCUPATIONS = frozenset(
+    "member members customer customers user users volunteer volunteers subscriber subscribers passenger passengers "
+    "visitor visitors regular regulars patient patients guest guests fan fans client clients resident residents "
+    "owner owners partner partners player players supporter supporters donor donors shareholder shareholders".split()
+)
+
+
 def _occupation(value: str) -> frozenset[str]:
     value = _trim(re.split(r"\s+(?:at|for|with|in)\s+", value, maxsplit=1)[0])
     words = _WORD.findall(value)[:4]
     # The role ends at its last occupation-like word ("nurse last spring" -> "nurse").
-    last = max((i for i, w in enumerate(words) if _OCCUPATION_SUFFIX.search(w)), default=-1)
+    last = max((i for i, w in enumerate(words) if _OCCUPATION_SUFFIX.search(w) and w.lower() not in _NOT_OCCUPATIONS), default=-1)
     return _content(" ".join(words[: last + 1])) if last >= 0 else frozenset()
 
 
@@ -242,6 +259,8 @@ class _Frame:
     needs_vehicle: bool = False
     # "Porto has been home": the value leads the clause, the person is the speaker.
     value_first: bool = False
+    # A mention, not an assertion ("our flat in X", "the nurse role"): it restates, never updates.
+    firm: bool = True
 
 
 def _frame(
@@ -250,8 +269,9 @@ def _frame(
     read: Callable[[str], frozenset[str]],
     needs_vehicle: bool = False,
     value_first: bool = False,
+    firm: bool = True,
 ) -> _Frame:
-    return _Frame(attribute, re.compile(pattern, re.IGNORECASE), read, needs_vehicle, value_first)
+    return _Frame(attribute, re.compile(pattern, re.IGNORECASE), read, needs_vehicle, value_first, firm)
 
 
 def _person(match: re.Match[str], speaker: str | None, subject: str | None) -> str | None:
@@ -266,6 +286,7 @@ def _person(match: re.Match[str], speaker: str | None, subject: str | None) -> s
 
 
 _V = r"(?P<v>.+)"
+_ROLE_AT = r"(?P<v>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,2})\s+(?:at|for|with)\s+(?-i:[A-Z])"
 # Case-sensitive inside case-insensitive frames: a name starts with a capital.
 _CAP_V = r"(?P<v>(?-i:[A-Z])[\w&'.-]*(?:\s+(?-i:[A-Z0-9&])[\w&'.-]*)*)"
 _FRAMES: tuple[_Frame, ...] = (
@@ -273,7 +294,8 @@ _FRAMES: tuple[_Frame, ...] = (
     _frame("residence", rf"\b(?:live|lives|living|reside|resides|residing|settled|based|stationed|staying)\s+(?:now\s+)?(?:here\s+)?in\s+{_V}", _place),
     _frame("residence", rf"\b(?:moved|relocated|relocating|settled)\s+(?:back\s+|over\s+|down\s+|out\s+)?(?:to|in)\s+{_V}", _place),
     _frame("residence", rf"\b(?:moved|moving|relocated)\s+(?:in)?to\s+(?:a|an|the|our|my)\s+(?:new\s+)?(?:place|home|house|apartment|flat|condo)\s+in\s+{_V}", _place),
-    _frame("residence", rf"\b{_WHOSE}\s+(?:new\s+)?(?:place|home|house|apartment|flat|condo)\s+(?:is\s+)?in\s+{_V}", _place),
+    _frame("residence", rf"\b{_WHOSE}\s+(?:new\s+)?(?:place|home|house|apartment|flat|condo)\s+is\s+(?:now\s+|still\s+)?in\s+{_V}", _place),
+    _frame("residence", rf"\b{_WHOSE}\s+(?:new\s+)?(?:place|home|house|apartment|flat|condo)\s+in\s+{_V}", _place, firm=False),
     _frame("residence", rf"\b{_WHOSE}\s+(?:home|home base|base)\s+(?:is|'s|remains)\s+(?:now\s+|still\s+)?(?:in\s+)?{_V}", _place),
     _frame("residence", rf"\bcalls?\s+{_CAP_V}\s+home\b", _place),
     _frame("residence", rf"^{_CAP_V}\s+(?:is|has been|has become|feels like)\s+(?:now\s+|still\s+)?home\b(?:\s+(?:to|for)\s+{_WHO})?", _place, value_first=True),
@@ -284,12 +306,15 @@ _FRAMES: tuple[_Frame, ...] = (
     _frame("occupation", rf"\b(?:hired|took\s+on|employs|employed|promoted)\s+{_WHO}\s+(?:on\s+)?(?:as|to)\s+{_V}", _occupation),
     _frame("occupation", rf"\bpromoted\s+to\s+{_V}", _occupation),
     _frame("occupation", rf"\b(?:hired|employ\w*|took\s+(?:me|us)\s+on|taken\s+on|job|jobs|work|works|working|role|position|career|started|starting|began|joined|day)\b.*?\bas\s+an?\s+{_V}", _occupation),
-    _frame("occupation", rf"\b(?:the|my)\s+(?P<v>[a-z][\w-]*(?:\s+[a-z][\w-]*){{0,2}})\s+{_ROLE_NOUN}\b", _occupation),
+    _frame("occupation", rf"\b(?:the|my)\s+(?P<v>[a-z][\w-]*(?:\s+[a-z][\w-]*){{0,2}})\s+{_ROLE_NOUN}\b", _occupation, firm=False),
     _frame("occupation", r"^(?:i'm|i am|we're|we are)\s+(?:now\s+|still\s+)?(?:an?\s+)(?P<v>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,2})$", _occupation),
+    # "<person> is a nurse at Mercy Hospital": a role at an organisation.
+    _frame("occupation", rf"\b(?:is|am|'m|are)\s+(?:now\s+|still\s+)?an?\s+{_ROLE_AT}", _occupation),
     _frame("employer", r"\b(?:work|works|working)\s+(?:now\s+)?(?:at|for)\s+(?P<v>(?:the\s+)?.+)", _org),
     _frame("employer", rf"\b(?:employed|hired)\s+(?:at|by)\s+{_CAP_V}", _org),
     _frame("employer", r"\b(?:job|position|role|day|internship)\s+(?:is\s+|as\s+.+?\s+)?(?:now\s+)?(?:at|with)\s+(?P<v>(?:the\s+)?.+)", _org),
     _frame("employer", rf"\bas\s+an?\s+.+?\s+(?:at|for|with)\s+{_CAP_V}", _org),
+    _frame("employer", rf"\b(?:is|am|'m|are)\s+(?:now\s+|still\s+)?an?\s+(?P<role>[a-z][\w-]*(?:\s+[a-z][\w-]*){{0,2}})\s+(?:at|for|with)\s+{_CAP_V}", _org),
     _frame("employer", rf"^{_CAP_V}\s+(?:just\s+)?(?:hired|employs|took\s+on|took)\s+{_WHO}\b", _org),
     _frame("employer", rf"\b(?:joined|still at|now at|started at)\s+{_CAP_V}", _org),
     # vehicle
@@ -334,18 +359,27 @@ _THING_SUBJECT = re.compile(
 )
 
 
-def _subject(clause: str, speaker: str | None, inherited: str | None) -> tuple[str | None, str]:
+def _subject(clause: str, speaker: str | None, inherited: str | None, opening: bool = True) -> tuple[str | None, str]:
     """(normalised subject, the clause without it) for a clause, or (None, clause) when unresolved."""
+    if not opening and inherited is not None and _APPOSITION.match(clause):
+        return inherited, ""  # "Emma, a colleague of mine, lives in ...": still Emma
+    bare = _BARE_NAME.match(clause)
+    if bare and _is_name(clause):
+        return clause.lower(), ""  # "Emma, ...": the sentence is about Emma
     other = _OTHER_PERSON.match(clause)
     if other:
+        rest = clause[other.end() :].strip()
+        named = _LEADING_NAME.match(rest)
+        if named and _is_name(named.group("name")):
+            return named.group("name").lower(), rest  # "my friend Oscar lives in ...": Oscar
         relation = (other.group("rel") or other.group("rel2")).lower().rstrip("s")
         owner = other.group("owner") or speaker
-        return (f"{owner.lower()}'s {relation}" if owner else None), clause[other.end() :].strip()
+        return (f"{owner.lower()}'s {relation}" if owner else None), rest
     if _THIRD_PRONOUN.match(clause):
         return None, clause
     thing = _THING_SUBJECT.match(clause)
     if thing:
-        return thing.group("np").lower(), clause  # "The billing service listens on ...": the service
+        return _strip_adverbs(thing.group("np")).lower(), clause  # "The billing service listens on ...": the service
     lowered = clause.lower()
     if (
         re.match(rf"^{_FIRST_PERSON}\b|^(?:my|our|me)\b", lowered)
@@ -354,14 +388,63 @@ def _subject(clause: str, speaker: str | None, inherited: str | None) -> tuple[s
     ):
         return (speaker.lower() if speaker else None), clause
     name = _LEADING_NAME.match(clause)
-    # "Caroline works at ..." (a name leading a verb), not "Osaka is where I live" (a value first).
+    # "Caroline works at ..." (a name leading a verb) and "Caroline is employed by ..." (a name
+    # before a participle), not "Osaka is where I live" or "Ramen is the best" (a value first).
+    after = clause[name.end() :] if name else ""
     if (
         name
         and _is_name(name.group("name"))
-        and not re.match(r"^(?:is|are|remains|has become|has been|feels like)\b", clause[name.end() :])
+        and (not re.match(r"^(?:is|are|remains|has become|has been|feels like)\b", after) or _PARTICIPLE_PREDICATE.match(after))
     ):
         return name.group("name").lower(), clause
     return (speaker.lower() if speaker else None) if inherited is None else inherited, clause
+
+
+_UNIQUE_RELATIONS = frozenset(
+    "mom mum mother dad father wife husband partner boyfriend girlfriend fiance fiancee fiancé fiancée".split()
+)
+
+
+def _vague(subject: str) -> bool:
+    """"my friend", "Ana's cousin": one of several, so two of their values are not one value changing."""
+    owner, _, relation = subject.rpartition("'s ")
+    return bool(owner) and re.fullmatch(_HUMAN_RELATIONS, relation) is not None and relation not in _UNIQUE_RELATIONS
+
+
+_PARTICIPLE_PREDICATE = re.compile(
+    r"^(?:is|are|has been)\s+(?:now\s+|still\s+|currently\s+|also\s+)?"
+    r"(?:(?:based|employed|stationed|settled|married|engaged|dating|seeing|living|working|hired|staying)\b"
+    r"|an?\s+(?:[a-z][\w-]*\s+){1,3}(?:at|for|with)\s+(?-i:[A-Z]))",
+    re.IGNORECASE,
+)
+_BARE_NAME = re.compile(r"^(?-i:[A-Z])[a-z]+(?:\s(?-i:[A-Z])[a-z]+)?$")
+# A noun phrase set off by commas that renames the subject: "a colleague of mine", "my old classmate".
+_APPOSITION = re.compile(
+    rf"^(?:a|an|one|my|our|his|her|their|the|{_NAME}'s|{_NAME}\u2019s)\s+(?:[a-z][\w-]*\s+){{0,2}}?"
+    rf"(?:{_HUMAN_RELATIONS}|classmates?|teammates?|housemates?|mentors?|acquaintances?|[a-z]+(?:er|or|ist|ian)s?)"
+    rf"(?:\s+of\s+(?:mine|ours|yours|his|hers|theirs|{_NAME}(?:'s|\u2019s)?))?$",
+    re.IGNORECASE,
+)
+_ADVERBS_AFTER = re.compile(r"(?:\s+(?:now|still|currently|also|already|just|only|again|actually|is|are))+$", re.IGNORECASE)
+
+
+def _strip_adverbs(phrase: str) -> str:
+    return _ADVERBS_AFTER.sub("", phrase).strip()
+
+
+# Attributes of a thing (a service, a codebase), never of the person who talks about it.
+_THING_ATTRIBUTES = frozenset(["port", "hosting", "language"])
+
+
+def _thing_before(body: str, start: int) -> str | None:
+    """The thing a frame is about: the noun phrase before its verb ("notifications-worker listens
+    on port ..." -> "notifications-worker"), None for a pronoun, a person or nothing."""
+    head = re.sub(r"^(?:the|our|my|a|an|this|that)\s+", "", body[:start].strip(), flags=re.IGNORECASE)
+    head = _strip_adverbs(head)
+    words = head.split()
+    if not 1 <= len(words) <= 4 or _THIRD_PRONOUN.match(head) or re.match(rf"^{_FIRST_PERSON}\b", head, re.IGNORECASE):
+        return None
+    return head.lower()
 
 
 def _is_name(words: str) -> bool:
@@ -377,17 +460,19 @@ _NOT_NAMES = frozenset(
 )
 
 
-def _clauses(text: str) -> Iterable[tuple[str, bool]]:
-    """(clause, sentence is a question) for each clause of the text."""
+def _clauses(text: str) -> Iterable[tuple[str, bool, bool]]:
+    """(clause, sentence is a question, clause opens its sentence) for each clause of the text."""
     for sentence in _SENTENCE.split(text):
         sentence = sentence.strip()
         if not sentence:
             continue
         question = sentence.endswith("?") or bool(_QUESTION_START.match(sentence))
+        opening = True
         for clause in _CLAUSE.split(sentence):
             clause = clause.strip(" .!?;\"'()")
             if clause:
-                yield clause, question
+                yield clause, question, opening
+                opening = False
 
 
 def split_speaker(text: str, persons: Iterable[str] = ()) -> tuple[str | None, str]:
@@ -403,7 +488,10 @@ def _extract(text: str, speaker: str | None) -> tuple[tuple[Statement, str | Non
     """Statements with their favourite category noun (or None) and value phrase, before categorising."""
     out: list[tuple[Statement, str | None, str]] = []
     subject: str | None = None
-    for clause, question in _clauses(text):
+    named_alone = False  # the subject is a name set off by a comma: it holds for its sentence only
+    for clause, question, opening in _clauses(text):
+        if opening and named_alone:
+            subject, named_alone = None, False
         if question:
             continue
         partner = _MY_PARTNER.match(clause)
@@ -413,7 +501,8 @@ def _extract(text: str, speaker: str | None) -> tuple[tuple[Statement, str | Non
                 out.append((Statement(speaker.lower(), "partner", value, bool(_NEGATED.search(clause))), None, partner.group("v")))
             subject = speaker.lower()
             continue
-        subject, body = _subject(clause, speaker, subject)
+        subject, body = _subject(clause, speaker, subject, opening)
+        named_alone = named_alone or (not body and subject is not None and bool(_BARE_NAME.match(clause)))
         preference = _PREFERENCE_WOULD.search(body)
         if preference:
             who = _person(preference, speaker, subject)
@@ -421,25 +510,31 @@ def _extract(text: str, speaker: str | None) -> tuple[tuple[Statement, str | Non
             if value and who:
                 out.append((Statement(who, "favorite", value), None, preference.group("v")))
             continue
-        if _NOT_CURRENT.search(body) or subject is None:
+        if _NOT_CURRENT.search(body):
             continue
         negated = bool(_NEGATED.search(body))
         found = len(out)
         for frame in _FRAMES:
             match = frame.pattern.search(body)
-            if not match:
+            if not match or (subject is None and frame.attribute not in _THING_ATTRIBUTES):
                 continue
             raw = match.group("v")
             if frame.attribute == "vehicle" and frame.needs_vehicle and not is_vehicle(_trim(raw)):
                 continue
-            if frame.attribute != "did" and re.search(r"\b(?:lived|worked|drove|was living|was working)\b", body, re.IGNORECASE):
+            if match.groupdict().get("role") is not None and not _occupation(match.group("role")):
+                continue  # "a member at the gym" is no job there
+            if frame.attribute != "did" and _PAST.search(body):
                 continue  # the past: "I lived in Rome" says nothing about now
-            who = _person(match, speaker, (speaker.lower() if speaker else None) if frame.value_first else subject)
+            if frame.attribute in _THING_ATTRIBUTES:
+                who = _thing_before(body, match.start())
+            else:
+                who = _person(match, speaker, (speaker.lower() if speaker else None) if frame.value_first else subject)
             value = frame.read(raw)
             if who and value:
                 denial = negated and bool(_DENIAL.search(body))
-                out.append((Statement(who, frame.attribute, value, negated, denial=denial), None, raw))
-        if _ONE_OF.search(body):
+                firm = frame.firm and not _vague(who)
+                out.append((Statement(who, frame.attribute, value, negated, denial=denial, firm=firm), None, raw))
+        if _ONE_OF.search(body) or subject is None:
             continue  # "one of my favourites": not the one
         if len(out) == found and not _FAVOURITE_WORD.search(body):
             generic = _generic(clause, speaker, subject, negated)
@@ -459,7 +554,7 @@ def _extract(text: str, speaker: str | None) -> tuple[tuple[Statement, str | Non
             category = match.groupdict().get("cat")
             who = _person(match, speaker, subject)
             if who:
-                out.append((Statement(who, "favorite", value, negated), category, raw))
+                out.append((Statement(who, "favorite", value, negated, firm=not _vague(who)), category, raw))
             break
     return tuple(out)
 
@@ -484,6 +579,8 @@ _TRANSIENT = frozenset(
     "stomach life plan plans idea ideas question questions point problem problems issue issues goal goals guess "
     "feeling thing things reason advice answer bet best worst fault turn pleasure honor hope dream wish".split()
 )
+# Words that stand for a noun said before ("the new one", "the other"): what they name is unknown here.
+_PRO_FORMS = frozenset("one ones other others former latter same rest lot bit part kind sort type".split())
 _VALUE_LIKE = re.compile(r"(?-i:[A-Z])|\d|@|/|\.\w|^(?:an?|the)\s+[a-z]", re.IGNORECASE)
 _NOT_A_VALUE_START = re.compile(
     r"^(?:in|on|at|to|for|with|from|about|so|very|really|pretty|quite|too|kind of|a bit|a little|not|also|just|"
@@ -502,7 +599,7 @@ def _generic(clause: str, speaker: str | None, subject: str | None, negated: boo
     raw = match.group("v").strip(" .!?\"'")
     place = re.match(r"^(?:in|on|at)\s+(?=\S*(?-i:[A-Z0-9]))", raw, re.IGNORECASE)
     raw = _trim(raw[place.end() :] if place else raw)  # "my birthday is on June 3", "the server is at 10.0.0.5"
-    if not attr_words or attr_words[-1] in _TRANSIENT:
+    if not attr_words or attr_words[-1] in _TRANSIENT or attr_words[-1] in _PRO_FORMS:
         return None
     if re.fullmatch(_HUMAN_RELATIONS, attr_words[-1]) and not re.match(r"(?-i:[A-Z])", raw):
         return None  # "my sister is a nurse" is the sister's job; "my manager is Sam" names him
@@ -516,7 +613,7 @@ def _generic(clause: str, speaker: str | None, subject: str | None, negated: boo
         return None
     plural = match.group("v") and match.groupdict().get("verb", "is").lower() == "are"
     attribute = ("has*:" if plural else "has:") + " ".join(attr_words)
-    return Statement(person, attribute, value, negated)
+    return Statement(person, attribute, value, negated, firm=not _vague(person))
 
 
 # The extractive compressor's tool units: "agent called tool get_config with service=billing; result: port=6379, replicas=2".
@@ -531,10 +628,16 @@ def tool_statements(text: str) -> list[Statement]:
     if not match:
         return []
     subject = f"tool {match.group('tool')}({(match.group('args') or '').strip()})".lower()
-    return [
+    fields = [
         Statement(subject, f"result:{f.group('k').lower()}", frozenset([f.group("v").strip().lower()]))
         for f in _FIELD.finditer(match.group("result"))
     ]
+    # A result without fields ("@olga", "412 passed") is one value of the call.
+    return fields or [Statement(subject, "result", frozenset([match.group("result").strip().lower()]))]
+
+
+def is_tool_unit(text: str) -> bool:
+    return bool(_TOOL_UNIT.match(text.strip()))
 
 
 def extract(text: str, persons: Iterable[str] = (), categorize: Categorize | None = None) -> list[Statement]:
@@ -552,9 +655,12 @@ def extract(text: str, persons: Iterable[str] = (), categorize: Categorize | Non
             category = favorite_category(category_noun)
             guess = None if category or categorize is None else categorize(_trim(raw))
             statement = Statement(
-                statement.subject, "favorite", statement.value, statement.negated, category=category, guess=guess
+                statement.subject, "favorite", statement.value, statement.negated,
+                category=category, guess=guess, firm=statement.firm,
             )
-        out.setdefault((statement.subject, statement.attribute, statement.value), statement)
+        seen = out.setdefault((statement.subject, statement.attribute, statement.value), statement)
+        if statement.firm and not seen.firm:  # said twice, once as a plain assertion: it is one
+            out[(statement.subject, statement.attribute, statement.value)] = statement
     return list(out.values())
 
 
@@ -591,7 +697,7 @@ class Comparison:
     """What two units' statements of the same keys say about the pair."""
 
     shared: int  # keys both state
-    conflicts: int  # single-valued keys with different values (or a value negated)
+    conflicts: int  # single-valued keys with different values (or a value negated), both sides firm
     agreements: int  # keys with the same value
     contradictions: int = 0  # the same value, one side denying it ever held ("never"): neither is newer truth
 
@@ -612,7 +718,8 @@ def compare(old: Iterable[Statement], new: Iterable[Statement]) -> Comparison:
     """Compare two units' statements key by key.
 
     A key stated with the same value by both (and neither negated) agrees; a single-valued key
-    with different values, or the same value negated by one of them, conflicts.
+    with different values, or the same value negated by one of them, conflicts when both
+    statements are firm. A mention or a vague subject ("my friend") can restate but not update.
     """
     by_key_old: dict[str, list[Statement]] = {}
     for s in old:
@@ -634,15 +741,15 @@ def compare(old: Iterable[Statement], new: Iterable[Statement]) -> Comparison:
             shared += 1
             if any(a.negated != b.negated and (a.denial or b.denial) for a, b in same):
                 contradictions += 1
-            elif any(a.negated != b.negated for a, b in same):
+            elif any(a.negated != b.negated and a.firm and b.firm for a, b in same):
                 conflicts += 1
-            else:
+            elif not any(a.negated != b.negated for a, b in same):
                 agreements += 1
             continue
         kin = [(a, b) for a in a_list for b in b_list if _same_kind(a, b, False)]
         if not kin:
             continue  # favourites of two categories: nothing shared
         shared += 1
-        if any(not a.negated and not b.negated and a.single_valued for a, b in kin):
+        if any(not a.negated and not b.negated and a.single_valued and a.firm and b.firm for a, b in kin):
             conflicts += 1
     return Comparison(shared, conflicts, agreements, contradictions)

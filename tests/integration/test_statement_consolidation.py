@@ -111,3 +111,33 @@ async def test_erasing_a_unit_erases_its_statement_keys(service: MemoryService) 
     (unit, _), = await service.store.consolidation.stating(OWNER, ["maya|residence"])
     assert await service.store.delete_unit(OWNER.tenant, unit.id)
     assert await service.store.consolidation.stating(OWNER, ["maya|residence"]) == []
+
+
+def tool_event(i: int, args: dict, result: object, day: int) -> EventIn:
+    return EventIn(
+        event_id=f"m{i}", user_id="maya", session_id=f"s{day}", role="tool", content="",
+        tool={"name": "team_lead", "arguments": args, "result": result}, timestamp=T0 + timedelta(days=day),
+    )
+
+
+async def test_only_the_same_subject_and_attribute_can_close_a_unit(service: MemoryService) -> None:
+    await service.ingest(
+        [
+            tool_event(1, {"team": "search"}, "@dana", 0),
+            tool_event(2, {"team": "infra"}, "@dana", 3),  # another call, the same answer: stays
+            event(3, "payments-api listens on port 8443.", 4, speaker="Dev"),
+            event(4, "ledger-api listens on port 7000.", 6, speaker="Dev"),  # another service's port
+            event(5, "My colleague lives in Leeds.", 7),
+            event(6, "My colleague lives in Derby.", 9),  # maybe another colleague
+            event(7, "Tom is employed by Initech as an accountant.", 10),
+            event(8, "I work at Brightforge as a welder.", 12),  # the speaker's job, not Tom's
+            tool_event(9, {"team": "search"}, "@femi", 20),  # the same call, a new answer: an update
+        ],
+        wait=True,
+    )
+    report = await service.consolidate(OWNER)
+    units = await service.store.list_units(OWNER, include_invalid=True)
+    first, changed = by_event(units, "m1"), by_event(units, "m9")
+    assert first.superseded_by == changed.id and any(h.get("op") == "superseded" for h in first.history)
+    assert report.supersessions == [(first.id, changed.id)] and report.merged == 0
+    assert all(by_event(units, f"m{i}").valid_to is None for i in range(2, 10))

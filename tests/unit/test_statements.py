@@ -152,3 +152,90 @@ def test_packing_marks_a_contradicted_unit() -> None:
         history=[{"op": "conflicts_with", "unit": 2, "said": "2024-03-02T10:00:00+00:00"}],
     )
     assert display_text(unit) == f"Maya: I've never been to Japan. {CONFLICT_MARK} what was said on 2024-03-02]"
+
+
+# -- precision: what may close another unit ------------------------------------------------
+
+
+def subjects(text: str) -> set[str]:
+    return {s.subject for s in extract(text)}
+
+
+def test_a_things_setting_belongs_to_the_thing_not_the_speaker() -> None:
+    a = extract("Dev said: payments-api listens on port 8443.")
+    b = extract("Dev said: The ledger service now serves on port 7000.")
+    assert keys(a) == ["payments-api|port"] and keys(b) == ["ledger service|port"]
+    assert compare(a, b).shared == 0  # two services' ports: no update
+    assert extract("Dev said: It listens on port 80.") == []  # whose port is unknown
+    assert extract("Dev said: We deploy to Heroku.") == []  # a person has no hosting
+
+
+def test_a_named_relation_is_that_person() -> None:
+    assert subjects("Maya said: My cousin Priyanka lives in Leeds.") == {"priyanka"}
+    assert subjects("Tom's neighbour Arjun works at Initech.") == {"arjun"}
+    assert subjects("Maya said: Priyanka, an old classmate of mine, is based in Leeds.") == {"priyanka"}
+    assert subjects("Maya said: Priyanka, a neighbour of Tom's, lives in Leeds.") == {"priyanka"}
+    # the name holds for its sentence only
+    assert keys(extract("Maya said: Priyanka, a nurse, lives in Leeds. Based in Derby myself.")) == [
+        "maya|residence", "priyanka|residence",
+    ]
+
+
+def test_an_unnamed_relation_of_many_restates_but_never_updates() -> None:
+    leeds = extract("Maya said: My colleague lives in Leeds.")
+    derby = extract("Maya said: My colleague lives in Derby.")
+    assert not leeds[0].firm and not compare(leeds, derby).updates  # maybe two colleagues
+    assert compare(leeds, extract("Maya said: My colleague is based in Leeds.")).restates
+    # one of a kind: a different value is an update
+    assert compare(extract("Maya said: My mother lives in Leeds."), extract("Maya said: My mother lives in Derby.")).updates
+
+
+def test_a_name_before_a_participle_or_a_role_is_the_subject() -> None:
+    assert facts("Maya said: Tom is employed by Initech as an accountant.") == {
+        ("tom", "occupation", frozenset({"accountant"}), False),
+        ("tom", "employer", frozenset({"initech"}), False),
+    }
+    assert facts("Maya said: Tom is a welder at Brightforge.") == {
+        ("tom", "occupation", frozenset({"welder"}), False),
+        ("tom", "employer", frozenset({"brightforge"}), False),
+    }
+    assert extract("Maya said: Tom is a member at Ironworks Gym.") == []  # no job
+    assert subjects("Maya said: Porto is where we live.") == {"maya"}  # a value first is still the speaker's
+
+
+def test_a_passing_mention_restates_but_never_updates() -> None:
+    mention = extract("Maya said: My flat in Leeds has thin walls.")
+    assert keys(mention) == ["maya|residence"] and not mention[0].firm
+    assert not compare(extract("Maya said: I live in Porto."), mention).updates
+    assert compare(extract("Maya said: I live in Leeds."), mention).restates
+    assert not compare(extract("Maya said: I work as a baker."), extract("Maya said: I applied for the barista role.")).updates
+
+
+def test_a_pro_form_is_no_attribute() -> None:
+    assert extract("Maya said: I stopped using the old laptop; the new one is a ThinkPad.") == []
+    assert extract("Maya said: The other is Bob.") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Maya said: I'd happily live in Vienna.",
+        "Maya said: I was based in Cairo.",
+        "Maya said: We were living in Quito.",
+        "Maya said: I need to move to Berlin.",
+        "Maya said: I'm about to start as a chef at Noma.",
+        "Maya said: I can't decide whether to work at Initech.",
+    ],
+)
+def test_wishes_needs_and_the_past_tense_state_nothing(text: str) -> None:
+    assert extract(text) == []
+
+
+def test_a_tool_result_without_fields_is_one_value_of_the_call() -> None:
+    old = extract("agent called tool team_lead with team=search; result: @dana")
+    new = extract("agent called tool team_lead with team=search; result: @femi")
+    other = extract("agent called tool team_lead with team=infra; result: @dana")
+    assert keys(old) == ["tool team_lead(team=search)|result"]
+    assert compare(old, new).updates
+    assert compare(old, old).restates
+    assert compare(old, other).shared == 0  # other arguments: another subject
