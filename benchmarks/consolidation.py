@@ -100,10 +100,26 @@ async def synthetic(data_dir: Path, persons: int, generator: str = "templates") 
         "abstractions": sum(u.level > 0 for u in valid),
         "merges": prf(merged_pairs, log.duplicate_pairs()),
         "supersessions": prf(superseded, log.supersessions),
+        "supersessions_fact_level": prf(*fact_level(superseded, log)),
         "consolidation_s": seconds,
         "units_per_s": len(before) / seconds if seconds else 0.0,
         "report": {"merged": report.merged, "superseded": report.superseded, "abstractions": report.abstractions_created},
     }
+
+
+def fact_level(superseded: set[tuple[str, str]], log: SyntheticLog) -> tuple[set, set]:
+    """Supersessions as (old fact, new fact) pairs: an event stands for its whole duplicate group,
+    so closing another statement of the old value by the change (or a restatement of it) counts,
+    which the exact (first statement, change) pairs do not credit."""
+    group_of: dict[str, frozenset[str]] = {}
+    for group in log.duplicate_groups:
+        for event_id in group:
+            group_of[event_id] = frozenset(group)
+
+    def fact(event_id: str) -> frozenset[str]:
+        return group_of.get(event_id, frozenset((event_id,)))
+
+    return {(fact(a), fact(b)) for a, b in superseded}, {(fact(a), fact(b)) for a, b in log.supersessions}
 
 
 async def locomo_before_after(path: Path, data_dir: Path, budget: int, conversations: list[str]) -> dict[str, Any]:
@@ -162,7 +178,7 @@ def main() -> None:
         table.add_column(column, justify="right")
     for generator in GENERATORS:
         syn = result[f"synthetic_{generator}"]
-        for name in ("merges", "supersessions"):
+        for name in ("merges", "supersessions", "supersessions_fact_level"):
             m = syn[name]
             table.add_row(generator, name, f"{m['precision']:.2f}", f"{m['recall']:.2f}", str(m["predicted"]), str(m["truth"]))
     console.print(table)
