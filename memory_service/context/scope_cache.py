@@ -88,6 +88,9 @@ class ScopeCache:
         self._gathered: deque[ScopeEntry] = deque()
         self.gathered_scopes = gathered_scopes
         self._patching = asyncio.Lock()
+        # Change batches seen per tenant: a scope read while one arrives may have missed it, so it is not kept.
+        self._generation: dict[str, int] = {}
+        self._everything = 0  # rebuilds of every index (a change of every tenant)
 
     def get(self, scope: Scope) -> ScopeEntry | None:
         return self._entries.get(scope)
@@ -97,10 +100,14 @@ class ScopeCache:
         if changes is None:
             self._entries.clear()
             self._gathered.clear()
+            self._generation = {t: n + 1 for t, n in self._generation.items()}
+            self._everything += 1
             return
         by_tenant: dict[str, set[int]] = {}
         for change in changes:
             by_tenant.setdefault(change.tenant, set()).add(change.unit_id)
+        for tenant in by_tenant:
+            self._generation[tenant] = self._generation.get(tenant, 0) + 1
         for scope in self._entries.key_list():
             ids = by_tenant.get(scope.tenant)
             entry = self._entries.get(scope) if ids else None
@@ -113,7 +120,10 @@ class ScopeCache:
             return AllowedIds(await self.search.unit_ids_in_scope(scope, as_of))
         entry = self._entries.get(scope)
         if entry is None:
+            seen = self._seen(scope.tenant)
             allowed = AllowedIds(await self.search.unit_ids_in_scope(scope))
+            if self._seen(scope.tenant) != seen:  # changes arrived during the read: use it once
+                return allowed
             entry = ScopeEntry(allowed)
             if await asyncio.to_thread(self.indexes.gather_vectors, scope.tenant, allowed):
                 self._keep_gathered(entry)
@@ -132,8 +142,15 @@ class ScopeCache:
         if entry.pending:
             await self._patch(scope, entry)
         if entry.timeline is None:
-            entry.timeline = Timeline.of(await self.search.unit_timeline(scope))
+            seen = self._seen(scope.tenant)
+            timeline = Timeline.of(await self.search.unit_timeline(scope))
+            if self._seen(scope.tenant) != seen:  # changes arrived during the read: use it once
+                return timeline.neighbours
+            entry.timeline = timeline
         return entry.timeline.neighbours
+
+    def _seen(self, tenant: str) -> tuple[int, int]:
+        return self._generation.get(tenant, 0), self._everything
 
     def _keep_gathered(self, entry: ScopeEntry) -> None:
         self._gathered.append(entry)
@@ -145,7 +162,11 @@ class ScopeCache:
             if not entry.pending:
                 return
             pending, entry.pending = entry.pending, set()
-            placed = {p.unit_id: p for p in await self.search.unit_placement(scope.tenant, sorted(pending))}
+            try:
+                placed = {p.unit_id: p for p in await self.search.unit_placement(scope.tenant, sorted(pending))}
+            except BaseException:
+                self._entries.evict([scope])  # what it missed is unknown now: read it afresh next time
+                raise
             visible = {i for i, p in placed.items() if p.visible_in(scope)}
             ids = np.fromiter(sorted(pending), dtype=np.int64, count=len(pending))
             present = entry.allowed.contains(ids)

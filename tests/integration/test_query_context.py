@@ -335,6 +335,29 @@ async def test_another_tenants_writes_keep_a_scopes_cached_ids(service: MemorySe
     assert service.retriever.scopes.get(mine) is cached and not cached.pending
 
 
+async def test_a_scope_read_while_changes_arrive_is_used_once_not_kept(service: MemoryService) -> None:
+    """A change caught up while a scope's ids are being read may be missing from what was read,
+    and no later change would say so: such a read answers its query but is not cached."""
+    from stores.sql.changes import UnitChange
+
+    t0 = datetime(2023, 5, 8, 13, tzinfo=UTC)
+    await service.ingest([event("a1", "Ann", "I adopted a grey kitten.", t0)], wait=True)
+    await service.index_sync.catch_up()
+    cache, mine, read = service.retriever.scopes, Scope(user_id="u1"), service.store.search.unit_ids_in_scope
+
+    async def read_while_a_change_arrives(scope, as_of=None):  # type: ignore[no-untyped-def]
+        ids = await read(scope, as_of)
+        cache.follow([UnitChange(seq=10**9, tenant=scope.tenant, unit_id=10**9, op="upsert")])
+        return ids
+
+    service.store.search.unit_ids_in_scope = read_while_a_change_arrives  # type: ignore[method-assign]
+    try:
+        assert len(await cache.allowed(mine)) == 1 and cache.get(mine) is None
+    finally:
+        service.store.search.unit_ids_in_scope = read  # type: ignore[method-assign]
+    assert len(await cache.allowed(mine)) == 1 and cache.get(mine) is not None
+
+
 async def test_patched_scope_caches_equal_a_fresh_read_after_every_kind_of_write(service: MemoryService) -> None:
     """Inserts in old and new sessions, supersession (a closed unit), erasure of a unit and of an
     event, and another user's writes: after each, every cached scope's ids and timeline are what
