@@ -185,11 +185,11 @@ class UnitSearch:
 
         A full-text index finds the candidates: on PostgreSQL the units whose listed names
         hold a name's words (`names_tsv`, 0009), on SQLite those whose search text holds the
-        name as a phrase (the search text carries every person and entity). The exact check on their lists, the
-        order and the cap run in SQL, so a name that many texts mention but few units list
-        costs no row in Python (at 3x10^5 units, decoding those rows' lists in Python took
-        most of a tenant-wide query). A name the index has no words for (punctuation only)
-        is checked by a scan of the scope's units.
+        name as a phrase (the search text carries every person and entity). The exact check
+        on their lists, the order and the cap run in SQL, so a name that many texts mention
+        but few units list costs no row in Python (at 3x10^5 units, decoding those rows'
+        lists in Python took most of a tenant-wide query). A name the index has no words for
+        (punctuation only) is checked by a scan of the scope's units.
         """
         wanted = sorted({n.strip().lower() for n in names if n.strip()})
         if not wanted:
