@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import tiktoken
-
 from compressors.extractive import ExtractiveCompressor
 from compressors.text.tokens import encoding
 from memory_service.domain import CompressionWindow, Event, MemoryUnitDraft
@@ -23,10 +21,6 @@ from memory_service.domain import CompressionWindow, Event, MemoryUnitDraft
 
 def raw_text(event: Event) -> str:
     return f"{event.speaker_name}: {event.full_text()}"
-
-
-def _encoding() -> tiktoken.Encoding:
-    return encoding()
 
 
 class IdentityCompressor:
@@ -50,7 +44,7 @@ class TruncationCompressor:
 
     def __init__(self, **options: Any) -> None:
         self.extractive = ExtractiveCompressor(**options)
-        self.encoding = _encoding()
+        self.encoding = encoding()
 
     def compress(self, window: CompressionWindow) -> list[MemoryUnitDraft]:
         budget = {d.source_event_ids[0]: len(self.encoding.encode(d.text, disallowed_special=()))
