@@ -52,26 +52,40 @@ class UnitSearch:
         over a generated tsvector. Terms are OR-ed so a unit matching any query word is a
         candidate.
         """
-        terms = await self.affordable_terms(terms)
+        terms, postings = await self._affordable(terms)
         if not terms:
             return []
         where, params = _scope_where(scope, None, any_validity=include_closed)
         params["k"] = k
+        # Even the rarest term is past the budget: rank only its newest `max_postings` matches
+        # in the scope, so the cost stays bounded however common the words are.
+        newest_only = postings > self.max_postings
+        params["cap"] = self.max_postings
         if self.dialect == "sqlite":
             params["q"] = " OR ".join(_fts_phrase(t) for t in terms)
+            matching = f"{_FTS_UNITS} WHERE memory_units_fts MATCH :q AND {' AND '.join(where)}"
+            floor = ""
+            if newest_only:  # FTS5 walks its rowids newest first and stops at the cap
+                floor = (f" AND memory_units_fts.rowid >= coalesce((SELECT u.id FROM {matching} "
+                         "ORDER BY memory_units_fts.rowid DESC LIMIT 1 OFFSET :cap - 1), 0)")
             sql = (
-                f"SELECT u.id, -bm25(memory_units_fts) AS score FROM {_FTS_UNITS} "
-                f"WHERE memory_units_fts MATCH :q AND {' AND '.join(where)} "
-                "ORDER BY bm25(memory_units_fts) LIMIT :k"
+                f"SELECT u.id, -bm25(memory_units_fts) AS score FROM {matching}{floor} "
+                "ORDER BY bm25(memory_units_fts), u.id DESC LIMIT :k"
             )
         else:
             params["q"] = " or ".join(terms)
-            sql = (
-                "SELECT u.id, ts_rank_cd(u.search_tsv, q) AS score "
+            matching = (
                 "FROM memory_units u, websearch_to_tsquery('english', :q) q "
-                f"WHERE u.search_tsv @@ q AND {' AND '.join(where)} "
-                "ORDER BY score DESC LIMIT :k"
+                f"WHERE u.search_tsv @@ q AND {' AND '.join(where)}"
             )
+            if newest_only:  # ts_rank_cd, most of the cost of a posting, runs on the newest `cap` only
+                sql = (
+                    "SELECT n.id, ts_rank_cd(n.search_tsv, n.q) AS score FROM "
+                    f"(SELECT u.id, u.search_tsv, q {matching} ORDER BY u.id DESC LIMIT :cap) n "
+                    "ORDER BY score DESC, n.id DESC LIMIT :k"
+                )
+            else:
+                sql = f"SELECT u.id, ts_rank_cd(u.search_tsv, q) AS score {matching} ORDER BY score DESC, u.id DESC LIMIT :k"
         async with self.engine.connect() as conn:
             rows = (await conn.execute(text(sql), params)).all()
         return [(int(r[0]), float(r[1])) for r in rows]
@@ -87,12 +101,16 @@ class UnitSearch:
         table (FTS5), or read from PostgreSQL's planner statistics of the tsvector
         (`pg_stats.most_common_elems`, refreshed by ANALYZE).
         """
+        return (await self._affordable(terms))[0]
+
+    async def _affordable(self, terms: Sequence[str]) -> tuple[list[str], int]:
+        """`affordable_terms`, with the postings the kept terms match (an estimate on PostgreSQL)."""
         terms = list(dict.fromkeys(terms))
-        if len(terms) < 2:
-            return terms
+        if not terms:
+            return [], 0
         frequency = await self._document_frequencies(terms)
         if sum(frequency.values()) <= self.max_postings:
-            return terms
+            return terms, sum(frequency.values())
         kept: set[str] = set()
         total = 0
         for term in sorted(terms, key=lambda t: frequency.get(t, 0)):
@@ -100,7 +118,7 @@ class UnitSearch:
                 break
             kept.add(term)
             total += frequency.get(term, 0)
-        return [t for t in terms if t in kept]
+        return [t for t in terms if t in kept], total
 
     async def _document_frequencies(self, terms: list[str]) -> dict[str, int]:
         """Units each term matches (SQLite, exact), or its estimate (PostgreSQL; 0 when under the statistics' floor)."""

@@ -421,3 +421,29 @@ async def test_lexical_search_leaves_out_the_commonest_terms_past_its_postings_b
     found = await store.search.lexical(scope, ["garden", "violin"], 50)
     units = {u.id: u for u in await service.list_memories(scope, 100)}
     assert len(found) == 3 and all("violin" in units[i].text for i, _ in found)
+
+
+async def test_a_term_past_the_postings_budget_alone_is_ranked_over_its_newest_matches_in_the_scope(
+    service: MemoryService,
+) -> None:
+    t0 = datetime(2023, 5, 8, 13, tzinfo=UTC)
+    mine = [event(f"e{n}", "Ann", f"I watered the garden bed number {n}.", t0 + timedelta(hours=n)) for n in range(12)]
+    theirs = [event(f"o{n}", "Bo", f"The garden gate {n} needs paint.", t0 + timedelta(days=1, hours=n), user="u2")
+              for n in range(4)]
+    await service.ingest(mine, wait=True)
+    await service.ingest(theirs, wait=True)  # another user's matches, newer than all of mine
+    store, scope = service.store, Scope(user_id="u1")
+    if service.store.engine.dialect.name == "postgresql":
+        async with service.store.engine.begin() as conn:
+            await conn.execute(text_sql("ANALYZE memory_units"))
+    units = await service.list_memories(scope, 100)
+    gardens = sorted((u.id for u in units if "garden" in u.text), reverse=True)
+    assert len(gardens) == 12
+    everything = await store.search.lexical(scope, ["garden"], 50)
+    assert sorted(i for i, _ in everything) == sorted(gardens)  # under the budget: every match is ranked
+    store.search.max_postings = 5
+    store.search._pg_frequencies = None
+    found = await store.search.lexical(scope, ["garden"], 50)
+    assert sorted(i for i, _ in found) == sorted(gardens[:5])  # the scope's newest five, not the other user's
+    assert [score for _, score in found] == sorted((score for _, score in found), reverse=True)
+    assert [i for i, _ in await store.search.lexical(scope, ["garden"], 2)] == [i for i, _ in found][:2]
