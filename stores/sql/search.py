@@ -182,8 +182,8 @@ class UnitSearch:
         limit: int | None = None,
     ) -> list[int]:
         """Visible units whose event time (or, lacking one, valid_from) is in [start, end): the
-        latest `limit` of them by that time (all when None). An index on (tenant, that time),
-        migration 0008, makes it a range scan."""
+        latest `limit` of them by that time (all when None). Indexes on (tenant, that time)
+        and (tenant, user_id, that time), migrations 0008 and 0010, make it a range scan."""
         when = event_when(MemoryUnitRow)
         stmt = valid_at(in_scope(select(MemoryUnitRow.id), MemoryUnitRow, scope), as_of)
         if start is not None:

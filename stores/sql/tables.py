@@ -70,6 +70,7 @@ class MemoryUnitRow(Base):
         Index("ix_units_unconsolidated", "tenant", "consolidated_at"),
         Index("ix_units_owner_time", "tenant", "user_id", "agent_id", "event_time"),  # migration 0006
         Index("ix_units_tenant_when", "tenant", text("coalesce(event_time, valid_from)")),  # migration 0008
+        Index("ix_units_user_when", "tenant", "user_id", text("coalesce(event_time, valid_from)")),  # migration 0010
         {"sqlite_autoincrement": True},
     )
 
