@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -102,10 +102,10 @@ class HybridRetriever:
             self._units.evict(c.unit_id for c in changes)
 
     async def _dense(
-        self, query: str, index: TenantIndex, k: int, allowed: AllowedIds
+        self, embedding: Awaitable[np.ndarray], index: TenantIndex, k: int, allowed: AllowedIds
     ) -> tuple[np.ndarray, list[tuple[int, float]]]:
         """The query vector and the `k` nearest allowed units."""
-        vector = await self._query_vector(query)
+        vector = await embedding
         return vector, index.search(vector, k, allowed)
 
     async def _query_vector(self, query: str) -> np.ndarray:
@@ -149,10 +149,17 @@ class HybridRetriever:
                 analysis = analyze(query, as_of, self.candidates)
         timings["analysis_ms"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
-        await self.index_sync.catch_up()
-        allowed = await self.scopes.allowed(scope, as_of)
+        # The query's embedding (a model run in a thread) overlaps the catch-up and the scope read.
+        embedding = asyncio.ensure_future(self._query_vector(query))
+        try:
+            await self.index_sync.catch_up()
+            allowed = await self.scopes.allowed(scope, as_of)
+        except BaseException:
+            embedding.cancel()
+            raise
         timings["scope_ms"] = (time.perf_counter() - started) * 1000
         if not len(allowed):
+            embedding.cancel()
             return RetrievalResult([], 0, timings, analysis)
 
         started = time.perf_counter()
@@ -161,7 +168,7 @@ class HybridRetriever:
         time_range = analysis.time_range
         index = self.indexes.tenant(scope.tenant)
         (vector, dense), lexical, mentioning, in_range = await asyncio.gather(
-            tracing.traced("context.candidates.dense", self._dense(query, index, k, allowed)),
+            tracing.traced("context.candidates.dense", self._dense(embedding, index, k, allowed)),
             tracing.traced(
                 "context.candidates.lexical",
                 self.store.search.lexical(scope, search_terms(query, analysis), k, include_closed),
@@ -216,9 +223,11 @@ class HybridRetriever:
         fusion = tracing.tracer.start_span("context.fusion", attributes={"pool": len(pool)})
         # A turn is often understood only with the one before or after it (a question and
         # its answer): neighbours in the same session join the pool and lend each other score.
-        neighbours = await self.scopes.neighbours(scope, as_of)
+        timeline = await self.scopes.timeline(scope, as_of)
+        neighbours = timeline.neighbours_of(pool)
         for i in list(pool):
             pool.update(dict.fromkeys(neighbours.get(i, ())))
+        neighbours.update(timeline.neighbours_of(i for i in pool if i not in neighbours))
         ids = list(pool)
         vectors = index.vectors(ids)
         lexical_scores = dict(lexical)
