@@ -14,6 +14,12 @@ straight into the tenant's FAISS index ("faiss_add_s"; `consolidation_scale.bulk
 it is past `MEMORY_SERVICE_ANN_THRESHOLD` ("ivf_build_s"), and 1,000 more units go through the
 change log ("catch_up_1000_s", the path compressed units take). Queries are real LoCoMo
 questions with the real embedder, through `MemoryService.context` at 512 tokens, warm.
+
+"serving" repeats the two context timings in a new process that opens the saved state the
+way an API replica starts (FAISS loaded from disk, nothing else in memory), and reports that
+process's RSS: the loading process also holds what the bulk load and the flat-to-IVF rebuild
+left behind, which a service does not (its index becomes IVF once, at the threshold, and
+grows as IVF after that).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import argparse
 import asyncio
 import json
 import re
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -142,11 +150,42 @@ async def measure(service: MemoryService, size: int, data: dict[str, Any], args:
             ]),
         }
     out["rss_mb"] = round(rss_mb(), 1)
+    service.indexes.save()
+    out["serving"] = await asyncio.to_thread(serving_process, service.settings, questions)
     units = await service.store.count_units()
     out["sql_bytes_per_unit"] = round(await sql_bytes(service) / units)
     saved = sum(p.stat().st_size for p in service.indexes.directory.glob("*.faiss"))
     out["faiss_bytes_per_unit"] = round(saved / units)
     return out
+
+
+def serving_process(settings: Settings, questions: list[str]) -> dict[str, Any]:
+    """`serve_and_measure` in a new Python process, on the same database and data dir."""
+    spec = {"data_dir": str(settings.data_dir), "database_url": settings.database_url, "questions": questions}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(spec, f)
+    try:
+        done = subprocess.run([sys.executable, "-m", "benchmarks.scale", "--serving", f.name],
+                              capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    finally:
+        Path(f.name).unlink()
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+async def serve_and_measure(spec: dict[str, Any]) -> dict[str, Any]:
+    settings = Settings(data_dir=Path(spec["data_dir"]), database_url=spec["database_url"], redis_url=None)
+    service = await MemoryService.open(settings, run_jobs=False)
+    try:
+        out: dict[str, Any] = {"rss_mb_opened": round(rss_mb(), 1)}
+        questions = spec["questions"]
+        for name, scope in (("user_scope", Scope(user_id="user-0", agent_id=AGENT)), ("whole_tenant", Scope(agent_id=AGENT))):
+            for q in questions[:3]:
+                await service.context(scope, q, 512)
+            out[f"context_{name}"] = await timed([lambda s=scope, q=q: service.context(s, q, 512) for q in questions])
+        out["rss_mb"] = round(rss_mb(), 1)
+        return out
+    finally:
+        await service.close()
 
 
 async def run_backend(backend: str, sizes: list[int], data: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -195,6 +234,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--serving"]:  # the child of `serving_process`
+        print(json.dumps(asyncio.run(serve_and_measure(json.loads(Path(sys.argv[2]).read_text())))))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--locomo", type=Path, required=True)
     parser.add_argument("--sizes", default="10000,100000")
