@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from compressors.text.words import STOPWORDS
@@ -164,10 +164,22 @@ class Statement:
     # Strong enough to close another unit: a plain assertion (not a passing mention like "our flat in
     # X gets cold") about one identifiable subject (not "my friend", one of many).
     firm: bool = True
+    # Other `subject|attribute` keys naming the same fact: the canonical key ("billing-service|port" ->
+    # "billing|port", "ana|has:partner" -> "ana|partner"), and for a tool call with one argument the keys
+    # a sentence about that argument would have (`get_config(service=billing)` result port -> "billing|port").
+    also: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         return f"{self.subject}|{self.attribute}"
+
+    @property
+    def all_keys(self) -> tuple[str, ...]:
+        return (self.key, *self.also)
+
+    @property
+    def is_tool(self) -> bool:
+        return self.subject.startswith("tool ")
 
     @property
     def single_valued(self) -> bool:
@@ -363,10 +375,17 @@ def _extract(text: str, speaker: str | None) -> tuple[tuple[Statement, str | Non
     out: list[tuple[Statement, str | None, str]] = []
     subject: str | None = None
     named_alone = False  # the subject is a name set off by a comma: it holds for its sentence only
+    context: str | None = None  # "For Atlas, ...": what the sentence's "the <attribute>" belongs to
     for clause, question, opening in _clauses(text):
         if opening and named_alone:
             subject, named_alone = None, False
+        if opening:
+            context = None
         if question:
+            continue
+        leading = _CONTEXT.match(clause) if opening else None
+        if leading and qualifier(leading.group("qual")):
+            context = qualifier(leading.group("qual"))
             continue
         partner = _MY_PARTNER.match(clause)
         if partner and speaker and not _NOT_CURRENT.search(clause):
@@ -411,7 +430,7 @@ def _extract(text: str, speaker: str | None) -> tuple[tuple[Statement, str | Non
         if _ONE_OF.search(body) or subject is None:
             continue  # "one of my favourites": not the one
         if len(out) == found and not _FAVOURITE_WORD.search(body):
-            generic = _generic(clause, speaker, subject, negated)
+            generic = _generic(clause, speaker, subject, negated, context)
             if generic is not None:
                 out.append((generic, None, ""))
                 continue
@@ -433,19 +452,42 @@ def _extract(text: str, speaker: str | None) -> tuple[tuple[Statement, str | Non
     return tuple(out)
 
 
+# What a "the <attribute>" belongs to, named after "of/for/on" or before the clause ("For Atlas, the
+# deploy target is ..."): a name, an identifier ("web-frontend", "svc_2") or "the <name> <kind noun>".
+_QUALIFIER = r"(?:[\w.-]+\s+){0,2}?[\w.-]+"
+_NAME_LIKE = re.compile(r"(?-i:[A-Z])|[-_\d]")
+_CONTEXT = re.compile(
+    rf"^(?:for|in|on|within|inside|regarding|about)\s+(?:the\s+)?(?P<qual>{_QUALIFIER})$", re.IGNORECASE
+)
+_TRAILING_QUALIFIER = re.compile(rf"\s+(?:for|of|on)\s+(?:the\s+)?(?P<qual>{_QUALIFIER})\s*[.!?]*$", re.IGNORECASE)
+
+
+def qualifier(phrase: str | None) -> str | None:
+    """The thing a qualifier phrase names ("billing-service", "the Atlas project"), None when it names
+    no thing ("for now", "for a while", "of mine")."""
+    if not phrase:
+        return None
+    words = [w for w in phrase.split() if w.lower() not in STOPWORDS and w.lower() not in NOT_VALUE_WORDS]
+    if not words or not (_NAME_LIKE.search(" ".join(words)) or (len(words) > 1 and words[-1].lower() in _KIND_NOUNS)):
+        return None
+    return " ".join(words).lower()
+
+
 # "my/our/Hana's/the <attribute> is <value>": English's own attribute-value sentence. The
 # value must look like one (a name, a number, an address, "a/the <noun>"), not a passing
 # state ("my knee is sore", "the weather is nice").
 _GENERIC = re.compile(
     rf"^(?P<who>my|our|the|{NAME}'s|{NAME}\u2019s)\s+(?:new\s+|current\s+|main\s+)?"
-    r"(?P<attr>[a-z][\w'-]*(?:\s+[a-z][\w-]*){0,2}?)\s+(?P<verb>is|are|remains|is now|has become|is set to|was changed to|got changed to|changed to|moved to)\s+"
+    r"(?P<attr>[a-z][\w'-]*(?:\s+[a-z][\w-]*){0,2}?)"
+    rf"(?:\s+(?:of|for|on)\s+(?:the\s+)?(?P<qual>{_QUALIFIER}))?\s+(?P<verb>is|are|remains|is now|has become|is set to|was changed to|got changed to|changed to|moved to)\s+"
     r"(?:now\s+|still\s+|currently\s+)?(?P<v>.+)$",
     re.IGNORECASE,
 )
 # "Sam is my manager", "8080 is the port": the value first.
 _GENERIC_INVERTED = re.compile(
     rf"^(?P<v>(?-i:[A-Z0-9])[\w.@:/&'-]*(?:\s+(?-i:[A-Z0-9&])[\w.@:/&'-]*)*)\s+(?:is|remains|is now)\s+(?:still\s+|now\s+)?"
-    rf"(?P<who>my|our|the|{NAME}'s)\s+(?:new\s+|current\s+|main\s+)?(?P<attr>[a-z][\w-]*(?:\s+[a-z][\w-]*){{0,2}})$",
+    rf"(?P<who>my|our|the|{NAME}'s)\s+(?:new\s+|current\s+|main\s+)?(?P<attr>[a-z][\w-]*(?:\s+[a-z][\w-]*){{0,2}}?)"
+    rf"(?:\s+(?:of|for|on)\s+(?:the\s+)?(?P<qual>{_QUALIFIER}))?$",
     re.IGNORECASE,
 )
 _TRANSIENT = frozenset(
@@ -464,13 +506,24 @@ _NOT_A_VALUE_START = re.compile(
 )
 
 
-def _generic(clause: str, speaker: str | None, subject: str | None, negated: bool) -> Statement | None:
-    """A `has:<attribute>` statement from "my <attribute> is <value>" or "<value> is my <attribute>"."""
+def _generic(
+    clause: str, speaker: str | None, subject: str | None, negated: bool, context: str | None = None
+) -> Statement | None:
+    """A `has:<attribute>` statement from "my <attribute> is <value>" or "<value> is my <attribute>".
+
+    "The <attribute> of/for X is ..." and "the <attribute> is ... for X" are X's attribute, and so is
+    a bare "the <attribute>" in a sentence that opened with "For X," (`context`); an unqualified
+    "the <attribute>" is the owner's (`*`). A qualifier on "my <attribute>" keeps it apart ("my role on
+    X" and "my role on Y" are two attributes)."""
     match = _GENERIC.match(clause) or _GENERIC_INVERTED.match(clause)
     if not match:
         return None
     attr_words = [w for w in match.group("attr").lower().split() if w not in NOT_VALUE_WORDS]
     raw = match.group("v").strip(" .!?\"'")
+    qual = qualifier(match.group("qual"))
+    trailing = _TRAILING_QUALIFIER.search(raw) if match.re is _GENERIC else None
+    if trailing and qualifier(trailing.group("qual")) and not qual:
+        qual, raw = qualifier(trailing.group("qual")), raw[: trailing.start()]
     place = re.match(r"^(?:in|on|at)\s+(?=\S*(?-i:[A-Z0-9]))", raw, re.IGNORECASE)
     raw = _trim(raw[place.end() :] if place else raw)  # "my birthday is on June 3", "the server is at 10.0.0.5"
     if not attr_words or attr_words[-1] in _TRANSIENT or attr_words[-1] in _PRO_FORMS:
@@ -481,12 +534,15 @@ def _generic(clause: str, speaker: str | None, subject: str | None, negated: boo
         return None
     value = _content(raw) or frozenset([raw.lower()])
     who = match.group("who").lower()
-    # "the deadline is ...": the owner's own world (consolidation is per owner)
-    person = "*" if who == "the" else person_of(match, speaker, subject)
+    # "the deadline is ...": the owner's own world (consolidation is per owner), unless qualified
+    if who == "the":
+        person, qual = qual or context or "*", None
+    else:
+        person = person_of(match, speaker, subject)
     if not person:
         return None
     plural = match.group("v") and match.groupdict().get("verb", "is").lower() == "are"
-    attribute = ("has*:" if plural else "has:") + " ".join(attr_words)
+    attribute = ("has*:" if plural else "has:") + " ".join(attr_words) + (f" of {qual}" if qual else "")
     return Statement(person, attribute, value, negated, firm=not vague(person))
 
 
@@ -501,9 +557,15 @@ def tool_statements(text: str) -> list[Statement]:
     match = _TOOL_UNIT.match(text.strip())
     if not match:
         return []
-    subject = f"tool {match.group('tool')}({(match.group('args') or '').strip()})".lower()
+    args = (match.group("args") or "").strip()
+    subject = f"tool {match.group('tool')}({args})".lower()
+    # One argument names what the call is about ("service=billing"): its fields are that thing's
+    # attributes, as a sentence would state them. Several (service and environment) name it only together.
+    arguments = list(_FIELD.finditer(args))
+    about = [canonical_subject(arguments[0].group("v").strip())] if len(arguments) == 1 else []
+    about = [a for a in about if a and not a.replace(".", "").isdigit()]
     fields = [
-        Statement(subject, f"result:{f.group('k').lower()}", frozenset([f.group("v").strip().lower()]))
+        _with_aliases(Statement(subject, f"result:{f.group('k').lower()}", frozenset([f.group("v").strip().lower()])), about)
         for f in _FIELD.finditer(match.group("result"))
     ]
     # A result without fields ("@olga", "412 passed") is one value of the call.
@@ -532,6 +594,7 @@ def extract(text: str, persons: Iterable[str] = (), categorize: Categorize | Non
                 statement.subject, "favorite", statement.value, statement.negated,
                 category=category, guess=guess, firm=statement.firm,
             )
+        statement = _with_aliases(statement)
         seen = out.setdefault((statement.subject, statement.attribute, statement.value), statement)
         if statement.firm and not seen.firm:  # said twice, once as a plain assertion: it is one
             out[(statement.subject, statement.attribute, statement.value)] = statement
@@ -562,8 +625,67 @@ def _same_kind(a: Statement, b: Statement, same_value: bool) -> bool:
 
 
 def keys(statements: Iterable[Statement]) -> list[str]:
-    """The distinct `subject|attribute` keys: what units are matched on."""
-    return sorted({s.key for s in statements})
+    """The distinct `subject|attribute` keys, aliases included (`Statement.also`): what units are matched on."""
+    return sorted({k for s in statements for k in s.all_keys})
+
+
+# Head nouns that name what kind of thing a name is: "the billing service" is "billing".
+_KIND_NOUNS = frozenset(
+    "project service repo repository app application codebase module package library team environment env".split()
+)
+# Frame attributes a generic "has:<noun>" or a tool field can name ("my partner is X", "port=8080").
+_NAMED_ATTRIBUTES = {
+    "partner": "partner", "employer": "employer", "job": "occupation", "occupation": "occupation",
+    "home": "residence", "port": "port", "language": "language",
+}
+
+
+def canonical_subject(subject: str) -> str:
+    """A thing's name without punctuation, article or kind noun: "the billing-service" -> "billing"."""
+    words = re.sub(r"[-_]+", " ", subject.lower()).split()
+    if words and words[0] in {"the", "our", "my"} and len(words) > 1:
+        words = words[1:]
+    if len(words) > 1 and words[-1] in _KIND_NOUNS:
+        words = words[:-1]
+    return " ".join(words)
+
+
+def canonical_attribute(attribute: str) -> str:
+    """"has:port", "result:port" and "port" are one attribute; "has:partner" is the partner frame."""
+    kind, _, name = attribute.partition(":")
+    if kind not in {"has", "result"} or not name:
+        return attribute
+    name = re.sub(r"[-_]+", " ", name).strip()
+    return _NAMED_ATTRIBUTES.get(name, f"has:{name}")
+
+
+def _with_aliases(statement: Statement, subjects: Iterable[str] = ()) -> Statement:
+    attribute = canonical_attribute(statement.attribute)
+    names = list(subjects) if statement.is_tool else [canonical_subject(statement.subject)]
+    also = tuple(k for k in dict.fromkeys(f"{n}|{attribute}" for n in names if n) if k != statement.key)
+    return replace(statement, also=also) if also else statement
+
+
+def _pairable(a: Statement, b: Statement, key: str) -> bool:
+    """Two calls of tools pair on their own key only: one call's argument alias ("billing|port") must
+    not make two calls with other arguments (another environment, another service) one subject."""
+    return not (a.is_tool and b.is_tool) or a.key == b.key == key
+
+
+def other_subjects(a: Iterable[Statement], b: Iterable[Statement]) -> bool:
+    """Both units state one attribute, but of two subjects and never of the same one ("the billing
+    service listens on port 80" / "ledger's port is 81"): whatever else they share, neither updates the
+    other. The speaker's own statements ("*", first person) are not a subject a thing can be told from."""
+    def by_attribute(sts: Iterable[Statement]) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for s in sts:
+            if s.subject != "*":
+                out.setdefault(canonical_attribute(s.attribute), set()).update(k.split("|", 1)[0] for k in s.all_keys)
+        return out
+
+    first, second = by_attribute(a), by_attribute(b)
+    common = first.keys() & second.keys()
+    return bool(common) and all(not (first[attr] & second[attr]) for attr in common)
 
 
 @dataclass(frozen=True)
@@ -597,20 +719,29 @@ def compare(old: Iterable[Statement], new: Iterable[Statement]) -> Comparison:
     """
     by_key_old: dict[str, list[Statement]] = {}
     for s in old:
-        by_key_old.setdefault(s.key, []).append(s)
+        for k in s.all_keys:
+            by_key_old.setdefault(k, []).append(s)
     by_key_new: dict[str, list[Statement]] = {}
     for s in new:
-        by_key_new.setdefault(s.key, []).append(s)
+        for k in s.all_keys:
+            by_key_new.setdefault(k, []).append(s)
     shared = conflicts = agreements = contradictions = 0
-    for key in by_key_old.keys() & by_key_new.keys():
-        a_list, b_list = by_key_old[key], by_key_new[key]
+    seen: set[tuple[int, int]] = set()  # a pair of statements counts once, under its first shared key
+    for key in sorted(by_key_old.keys() & by_key_new.keys()):
+        pairs = [
+            (a, b) for a in by_key_old[key] for b in by_key_new[key]
+            if (id(a), id(b)) not in seen and _pairable(a, b, key)
+        ]
+        if not pairs:
+            continue
+        seen.update((id(a), id(b)) for a, b in pairs)
         if key.endswith("|did"):
             # Experiences are many: agreeing or differing ones say nothing; a denial of one is a contradiction.
-            if any(same_value(a, b) and a.negated != b.negated and (a.denial or b.denial) for a in a_list for b in b_list):
+            if any(same_value(a, b) and a.negated != b.negated and (a.denial or b.denial) for a, b in pairs):
                 shared += 1
                 contradictions += 1
             continue
-        same = [(a, b) for a in a_list for b in b_list if same_value(a, b) and _same_kind(a, b, True)]
+        same = [(a, b) for a, b in pairs if same_value(a, b) and _same_kind(a, b, True)]
         if same:
             shared += 1
             if any(a.negated != b.negated and (a.denial or b.denial) for a, b in same):
@@ -620,7 +751,7 @@ def compare(old: Iterable[Statement], new: Iterable[Statement]) -> Comparison:
             elif not any(a.negated != b.negated for a, b in same):
                 agreements += 1
             continue
-        kin = [(a, b) for a in a_list for b in b_list if _same_kind(a, b, False)]
+        kin = [(a, b) for a, b in pairs if _same_kind(a, b, False)]
         if not kin:
             continue  # favourites of two categories: nothing shared
         shared += 1

@@ -164,7 +164,8 @@ def subjects(text: str) -> set[str]:
 def test_a_things_setting_belongs_to_the_thing_not_the_speaker() -> None:
     a = extract("Dev said: payments-api listens on port 8443.")
     b = extract("Dev said: The ledger service now serves on port 7000.")
-    assert keys(a) == ["payments-api|port"] and keys(b) == ["ledger service|port"]
+    assert [s.key for s in a] == ["payments-api|port"] and [s.key for s in b] == ["ledger service|port"]
+    assert keys(a) == ["payments api|port", "payments-api|port"] and keys(b) == ["ledger service|port", "ledger|port"]
     assert compare(a, b).shared == 0  # two services' ports: no update
     assert extract("Dev said: It listens on port 80.") == []  # whose port is unknown
     assert extract("Dev said: We deploy to Heroku.") == []  # a person has no hosting
