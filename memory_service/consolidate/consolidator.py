@@ -358,6 +358,15 @@ class Consolidator:
                     close(older, newer, "statement")
                 elif comparison.contradicts and (older, newer) not in contradicted:
                     contradicted.append((older, newer))
+        read: dict[int, list[st.Statement]] = {}
+
+        def statements_of(unit: MemoryUnit) -> list[st.Statement]:
+            if unit.id in stated.of:
+                return stated.of[unit.id]
+            if unit.id not in read:
+                read[unit.id] = self.statements(unit)
+            return read[unit.id]
+
         # (b) Similarity: a fresh unit and its most similar unit it is an update of, or that
         #    updates it (units can arrive out of order), close the older of the two. Pairs
         #    whose statements share a key were decided by (a).
@@ -376,6 +385,8 @@ class Consolidator:
                     continue
                 if st.is_tool_unit(older.text) or st.is_tool_unit(newer.text):
                     continue  # a tool call's subject is its arguments: only its statements (a) can tell an update
+                if st.other_subjects(statements_of(older), statements_of(newer)):
+                    continue  # one thing's setting never updates another's, however alike the sentences
                 if not judge.supersedes(older, newer, sim):
                     continue
                 close(older, newer, "judge")

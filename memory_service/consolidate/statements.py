@@ -8,9 +8,10 @@ on the normalised `(subject, attribute)` key and compares the values: the same v
 a restatement, another value an update.
 
 The rules are general English, not any log's phrasing:
-- the subject: first person ("I", "my", "we") is the speaker of "X said: ..."; a named
-  person leading the clause is that person; "my friend/sister/boss ..." is someone
-  else (`speaker's friend`), so a friend's job never updates the speaker's;
+- the subject (`memory_service.consolidate.subjects`): first person ("I", "my", "we") is
+  the speaker of "X said: ..."; a named person leading the clause is that person; "my
+  friend/sister/boss ..." is someone else (`speaker's friend`), so a friend's job never
+  updates the speaker's;
 - attribute frames: state verbs with their preposition ("live in", "work at/as", "drive
   a"), copulas and possessives ("my home is in X", "my favorite dish is X"), value-first
   inversions ("X is where I live", "X is my favorite"), role nouns ("the nurse role"),
@@ -31,10 +32,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from compressors.text.words import STOPWORDS
+from memory_service.consolidate.subjects import (
+    BARE_NAME,
+    HUMAN_RELATIONS,
+    NAME,
+    NOT_VALUE_WORDS,
+    WHO,
+    WHOSE,
+    person_of,
+    subject_of,
+    thing_before,
+    vague,
+)
 
 # Attributes with one current value: a different value is an update.
 SINGLE_VALUED = frozenset(
@@ -45,25 +58,6 @@ _SAID = re.compile(r"^(?P<name>[^\W\d][\w .'\u2019-]{0,60}?) said: ", re.UNICODE
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
 # Clause boundaries: commas, dashes and coordinating conjunctions before a new verb phrase.
 _CLAUSE = re.compile(r"\s*(?:,|\s-\s|\s\u2014\s|:(?=\s))\s*|\s+(?:and|but|so|because|while|though|although)\s+", re.IGNORECASE)
-
-_FIRST_PERSON = r"(?:i|we|i'm|i've|we're|we've|i am|we are|i have|we have)"
-_NAME = r"(?-i:[A-Z])[\w-]+"
-# Who a frame is about, where the frame names them: "I"/"me"/"my", or a name (the extractive
-# compressor writes "Hana's" for "my" and "Hana" for "I" in third-person units).
-_WHO = rf"(?P<who>i|we|me|us|{_NAME})"
-_WHOSE = rf"(?P<who>my|our|{_NAME}'s|{_NAME}\u2019s)"
-_HUMAN_RELATIONS = (
-    "friend|friends|neighbou?r|neighbou?rs|brother|sister|sibling|mom|mum|mother|dad|father|parents?|son|daughter|"
-    "kids?|children|child|wife|husband|partner|boyfriend|girlfriend|fianc[eé]e?|boss|manager|colleague|coworker|"
-    "co-worker|roommate|flatmate|cousin|aunt|uncle|grandma|grandmother|grandpa|grandfather|niece|nephew|buddy|pal"
-)
-_OTHER_PERSON = re.compile(
-    rf"^(?:(?:my|our|(?P<owner>{_NAME})(?:'s|\u2019s))\s+(?:best\s+|old\s+|new\s+|older\s+|younger\s+|little\s+|big\s+)?(?P<rel>{_HUMAN_RELATIONS})\b"
-    rf"|(?:a|one)\s+(?P<rel2>{_HUMAN_RELATIONS})\s+of\s+(?:mine|ours)\b)",
-    re.IGNORECASE,
-)
-_THIRD_PRONOUN = re.compile(r"^(?:he|she|they|he's|she's|they're|his|her|their|it|it's|you|you're|your)\b", re.IGNORECASE)
-_LEADING_NAME = re.compile(r"^(?P<name>[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)(?:'s)?\s+(?=[a-z])")
 
 # Not a current state: questions, plans, hypotheticals, wishes, the habitual past.
 _NOT_CURRENT = re.compile(
@@ -76,7 +70,7 @@ _NOT_CURRENT = re.compile(
 )
 # "I'd pick X over anything" is a preference, not a hypothetical: read before the filter.
 _PREFERENCE_WOULD = re.compile(
-    rf"\b(?:i'd|we'd|{_WHO}\s+would)\s+(?:always\s+)?(?:pick|choose|take|go for|rather have|rather eat)\s+(?P<v>.+?)"
+    rf"\b(?:i'd|we'd|{WHO}\s+would)\s+(?:always\s+)?(?:pick|choose|take|go for|rather have|rather eat)\s+(?P<v>.+?)"
     r"\s+over\s+(?:anything|everything|any other|all|every)\b",
     re.IGNORECASE,
 )
@@ -102,11 +96,6 @@ _VALUE_STOP = re.compile(
     r"these days|right now|for now|for good|at the moment|lately|recently|nowadays|now|today|this year|"
     r"this month|last (?:week|month|year)|over|in)\b.*$",
     re.IGNORECASE,
-)
-# Words that say when or how sure, not what ("in Boston these days" = "in Boston").
-_NOT_VALUE_WORDS = frozenset(
-    "now these days currently still really actually again there today new old just finally officially "
-    "honestly lately recently nowadays good anything else ever all-time absolute personal".split()
 )
 _COLOURS = frozenset(
     "red blue green black white silver grey gray yellow orange purple pink brown gold beige navy maroon".split()
@@ -175,10 +164,22 @@ class Statement:
     # Strong enough to close another unit: a plain assertion (not a passing mention like "our flat in
     # X gets cold") about one identifiable subject (not "my friend", one of many).
     firm: bool = True
+    # Other `subject|attribute` keys naming the same fact: the canonical key ("billing-service|port" ->
+    # "billing|port", "ana|has:partner" -> "ana|partner"), and for a tool call with one argument the keys
+    # a sentence about that argument would have (`get_config(service=billing)` result port -> "billing|port").
+    also: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         return f"{self.subject}|{self.attribute}"
+
+    @property
+    def all_keys(self) -> tuple[str, ...]:
+        return (self.key, *self.also)
+
+    @property
+    def is_tool(self) -> bool:
+        return self.subject.startswith("tool ")
 
     @property
     def single_valued(self) -> bool:
@@ -193,7 +194,7 @@ def same_value(a: Statement, b: Statement) -> bool:
 def _content(text: str) -> frozenset[str]:
     words = {w.lower().strip("'\u2019").removesuffix("'s").removesuffix("\u2019s") for w in _WORD.findall(text)}
     words = {w[:-1] if w.endswith("s") and len(w) > 3 and not w.endswith("ss") else w for w in words}
-    return frozenset(w for w in words if w and w not in STOPWORDS and w not in _NOT_VALUE_WORDS)
+    return frozenset(w for w in words if w and w not in STOPWORDS and w not in NOT_VALUE_WORDS)
 
 
 def _trim(value: str) -> str:
@@ -274,17 +275,6 @@ def _frame(
     return _Frame(attribute, re.compile(pattern, re.IGNORECASE), read, needs_vehicle, value_first, firm)
 
 
-def _person(match: re.Match[str], speaker: str | None, subject: str | None) -> str | None:
-    """The frame's own person (its `who` group: "me", "my", "Hana's"), else the clause's subject."""
-    who = match.groupdict().get("who")
-    if not who:
-        return subject
-    who = who.lower().removesuffix("'s").removesuffix("\u2019s")
-    if who in {"i", "we", "me", "us", "my", "our"}:
-        return speaker.lower() if speaker else None
-    return who
-
-
 _V = r"(?P<v>.+)"
 _ROLE_AT = r"(?P<v>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,2})\s+(?:at|for|with)\s+(?-i:[A-Z])"
 # Case-sensitive inside case-insensitive frames: a name starts with a capital.
@@ -294,16 +284,16 @@ _FRAMES: tuple[_Frame, ...] = (
     _frame("residence", rf"\b(?:live|lives|living|reside|resides|residing|settled|based|stationed|staying)\s+(?:now\s+)?(?:here\s+)?in\s+{_V}", _place),
     _frame("residence", rf"\b(?:moved|relocated|relocating|settled)\s+(?:back\s+|over\s+|down\s+|out\s+)?(?:to|in)\s+{_V}", _place),
     _frame("residence", rf"\b(?:moved|moving|relocated)\s+(?:in)?to\s+(?:a|an|the|our|my)\s+(?:new\s+)?(?:place|home|house|apartment|flat|condo)\s+in\s+{_V}", _place),
-    _frame("residence", rf"\b{_WHOSE}\s+(?:new\s+)?(?:place|home|house|apartment|flat|condo)\s+is\s+(?:now\s+|still\s+)?in\s+{_V}", _place),
-    _frame("residence", rf"\b{_WHOSE}\s+(?:new\s+)?(?:place|home|house|apartment|flat|condo)\s+in\s+{_V}", _place, firm=False),
-    _frame("residence", rf"\b{_WHOSE}\s+(?:home|home base|base)\s+(?:is|'s|remains)\s+(?:now\s+|still\s+)?(?:in\s+)?{_V}", _place),
+    _frame("residence", rf"\b{WHOSE}\s+(?:new\s+)?(?:place|home|house|apartment|flat|condo)\s+is\s+(?:now\s+|still\s+)?in\s+{_V}", _place),
+    _frame("residence", rf"\b{WHOSE}\s+(?:new\s+)?(?:place|home|house|apartment|flat|condo)\s+in\s+{_V}", _place, firm=False),
+    _frame("residence", rf"\b{WHOSE}\s+(?:home|home base|base)\s+(?:is|'s|remains)\s+(?:now\s+|still\s+)?(?:in\s+)?{_V}", _place),
     _frame("residence", rf"\bcalls?\s+{_CAP_V}\s+home\b", _place),
-    _frame("residence", rf"^{_CAP_V}\s+(?:is|has been|has become|feels like)\s+(?:now\s+|still\s+)?home\b(?:\s+(?:to|for)\s+{_WHO})?", _place, value_first=True),
-    _frame("residence", rf"^{_CAP_V}\s+(?:is|has become|remains)\s+(?:now\s+|still\s+)?where\s+{_WHO}\s+(?:live|lives|call home|calls home|reside|resides|am based|'m based|is based|are based|'re based|stay|stays|settled)\b", _place),
-    _frame("residence", rf"^{_CAP_V}\s+(?:is|has become|remains)\s+(?:now\s+|still\s+)?{_WHOSE}\s+(?:new\s+)?(?:home|base|hometown)\b", _place),
+    _frame("residence", rf"^{_CAP_V}\s+(?:is|has been|has become|feels like)\s+(?:now\s+|still\s+)?home\b(?:\s+(?:to|for)\s+{WHO})?", _place, value_first=True),
+    _frame("residence", rf"^{_CAP_V}\s+(?:is|has become|remains)\s+(?:now\s+|still\s+)?where\s+{WHO}\s+(?:live|lives|call home|calls home|reside|resides|am based|'m based|is based|are based|'re based|stay|stays|settled)\b", _place),
+    _frame("residence", rf"^{_CAP_V}\s+(?:is|has become|remains)\s+(?:now\s+|still\s+)?{WHOSE}\s+(?:new\s+)?(?:home|base|hometown)\b", _place),
     # occupation and employer
     _frame("occupation", rf"\b(?:work|works|working|employed|hired|started|start|serving|serve|serves|job|position|role|day|career)\s+as\s+{_V}", _occupation),
-    _frame("occupation", rf"\b(?:hired|took\s+on|employs|employed|promoted)\s+{_WHO}\s+(?:on\s+)?(?:as|to)\s+{_V}", _occupation),
+    _frame("occupation", rf"\b(?:hired|took\s+on|employs|employed|promoted)\s+{WHO}\s+(?:on\s+)?(?:as|to)\s+{_V}", _occupation),
     _frame("occupation", rf"\bpromoted\s+to\s+{_V}", _occupation),
     _frame("occupation", rf"\b(?:hired|employ\w*|took\s+(?:me|us)\s+on|taken\s+on|job|jobs|work|works|working|role|position|career|started|starting|began|joined|day)\b.*?\bas\s+an?\s+{_V}", _occupation),
     _frame("occupation", rf"\b(?:the|my)\s+(?P<v>[a-z][\w-]*(?:\s+[a-z][\w-]*){{0,2}})\s+{_ROLE_NOUN}\b", _occupation, firm=False),
@@ -315,13 +305,13 @@ _FRAMES: tuple[_Frame, ...] = (
     _frame("employer", r"\b(?:job|position|role|day|internship)\s+(?:is\s+|as\s+.+?\s+)?(?:now\s+)?(?:at|with)\s+(?P<v>(?:the\s+)?.+)", _org),
     _frame("employer", rf"\bas\s+an?\s+.+?\s+(?:at|for|with)\s+{_CAP_V}", _org),
     _frame("employer", rf"\b(?:is|am|'m|are)\s+(?:now\s+|still\s+)?an?\s+(?P<role>[a-z][\w-]*(?:\s+[a-z][\w-]*){{0,2}})\s+(?:at|for|with)\s+{_CAP_V}", _org),
-    _frame("employer", rf"^{_CAP_V}\s+(?:just\s+)?(?:hired|employs|took\s+on|took)\s+{_WHO}\b", _org),
+    _frame("employer", rf"^{_CAP_V}\s+(?:just\s+)?(?:hired|employs|took\s+on|took)\s+{WHO}\b", _org),
     _frame("employer", rf"\b(?:joined|still at|now at|started at)\s+{_CAP_V}", _org),
     # vehicle
     _frame("vehicle", rf"\b(?:drive|drives|driving)\s+(?:a|an|the|my)\s+{_V}", _vehicle),
     _frame("vehicle", rf"\b(?:bought|got|purchased|leased|picked up)\s+(?:myself\s+)?(?:a|an)\s+(?:new\s+|used\s+)?{_V}", _vehicle, needs_vehicle=True),
-    _frame("vehicle", rf"\b{_WHOSE}\s+(?:new\s+)?(?:car|truck|ride|vehicle)\s+is\s+(?:now\s+)?(?:a|an)\s+{_V}", _vehicle),
-    _frame("vehicle", rf"^{_WHOSE}\s+(?:new\s+)?{_CAP_V}\s+(?:is|has|needs|gets)\b", _vehicle, needs_vehicle=True),
+    _frame("vehicle", rf"\b{WHOSE}\s+(?:new\s+)?(?:car|truck|ride|vehicle)\s+is\s+(?:now\s+)?(?:a|an)\s+{_V}", _vehicle),
+    _frame("vehicle", rf"^{WHOSE}\s+(?:new\s+)?{_CAP_V}\s+(?:is|has|needs|gets)\b", _vehicle, needs_vehicle=True),
     # software and services: what a thing is written in, runs on, listens on
     _frame("language", rf"\b(?:written|built|implemented|coded)\s+(?:entirely\s+|mostly\s+)?in\s+{_CAP_V}", _org),
     _frame("port", r"\b(?:runs|running|listens|listening|served|serves|exposed|available)\s+on\s+port\s+(?P<v>\d+)", _thing),
@@ -341,7 +331,7 @@ _FAVORITE_FRAMES: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
         r"\bfavou?rite\s+(?P<cat>[a-z]+(?:\s+[a-z]+)?)\s+(?:is|are|'s|has to be|remains|has become|would be)\s+(?:now\s+|still\s+|definitely\s+)?(?P<v>.+)",
-        rf"^(?P<v>.+?)\s+(?:is|are|remains|has become|'s)\s+(?:still\s+|now\s+|definitely\s+)?{_WHOSE}\s+(?:new\s+|all-time\s+|absolute\s+)?(?:favou?rite|number one|number 1|no\. ?1|top|go-to)\b\s*(?P<cat>[a-z]+)?",
+        rf"^(?P<v>.+?)\s+(?:is|are|remains|has become|'s)\s+(?:still\s+|now\s+|definitely\s+)?{WHOSE}\s+(?:new\s+|all-time\s+|absolute\s+)?(?:favou?rite|number one|number 1|no\. ?1|top|go-to)\b\s*(?P<cat>[a-z]+)?",
         r"^(?:nothing|no\s+(?P<cat>[a-z]+))\s+(?:beats|tops|compares to|comes close to)\s+(?P<v>.+)",
         r"\b(?:love|like|enjoy|prefer)\s+(?P<v>.+?)\s+(?:more than anything|above all|above everything|the most|best of all)\b",
         r"^(?P<v>.+?)\s+(?:is|are)\s+(?:the best|my favou?rite)(?:\s+(?!now\b|ever\b|today\b|again\b)(?P<cat>[a-z]+))?(?:\s+now|\s+ever|\s+today)?$",
@@ -352,112 +342,8 @@ _ONE_OF = re.compile(r"\bone of (?:my|our|the)\b", re.IGNORECASE)
 _PRONOUN_VALUE = re.compile(r"^(?:it|this|that|they|these|those|you|he|she|which|what|one|mine)$", re.IGNORECASE)
 
 
-_THING_SUBJECT = re.compile(
-    r"^(?:the|our)\s+(?P<np>(?:[a-z][\w-]*\s+){0,2}[a-z][\w-]*)\s+"
-    r"(?=(?:is|are|runs|listens|uses|serves|talks|connects|lives|works|has)\b)",
-    re.IGNORECASE,
-)
-
-
-def _subject(clause: str, speaker: str | None, inherited: str | None, opening: bool = True) -> tuple[str | None, str]:
-    """(normalised subject, the clause without it) for a clause, or (None, clause) when unresolved."""
-    if not opening and inherited is not None and _APPOSITION.match(clause):
-        return inherited, ""  # "Emma, a colleague of mine, lives in ...": still Emma
-    bare = _BARE_NAME.match(clause)
-    if bare and _is_name(clause):
-        return clause.lower(), ""  # "Emma, ...": the sentence is about Emma
-    other = _OTHER_PERSON.match(clause)
-    if other:
-        rest = clause[other.end() :].strip()
-        named = _LEADING_NAME.match(rest)
-        if named and _is_name(named.group("name")):
-            return named.group("name").lower(), rest  # "my friend Oscar lives in ...": Oscar
-        relation = (other.group("rel") or other.group("rel2")).lower().rstrip("s")
-        owner = other.group("owner") or speaker
-        return (f"{owner.lower()}'s {relation}" if owner else None), rest
-    if _THIRD_PRONOUN.match(clause):
-        return None, clause
-    thing = _THING_SUBJECT.match(clause)
-    if thing:
-        return _strip_adverbs(thing.group("np")).lower(), clause  # "The billing service listens on ...": the service
-    lowered = clause.lower()
-    if (
-        re.match(rf"^{_FIRST_PERSON}\b|^(?:my|our|me)\b", lowered)
-        or re.search(r"\b(?:i|we|i'm|we're|i've|we've)\b", lowered)
-        or re.search(r"\b(?:hired|took|taken|employs?|offered|promoted)\s+(?:me|us)\b", lowered)
-    ):
-        return (speaker.lower() if speaker else None), clause
-    name = _LEADING_NAME.match(clause)
-    # "Caroline works at ..." (a name leading a verb) and "Caroline is employed by ..." (a name
-    # before a participle), not "Osaka is where I live" or "Ramen is the best" (a value first).
-    after = clause[name.end() :] if name else ""
-    if (
-        name
-        and _is_name(name.group("name"))
-        and (not re.match(r"^(?:is|are|remains|has become|has been|feels like)\b", after) or _PARTICIPLE_PREDICATE.match(after))
-    ):
-        return name.group("name").lower(), clause
-    return (speaker.lower() if speaker else None) if inherited is None else inherited, clause
-
-
-_UNIQUE_RELATIONS = frozenset(
-    "mom mum mother dad father wife husband partner boyfriend girlfriend fiance fiancee fiancé fiancée".split()
-)
-
-
-def _vague(subject: str) -> bool:
-    """"my friend", "Ana's cousin": one of several, so two of their values are not one value changing."""
-    owner, _, relation = subject.rpartition("'s ")
-    return bool(owner) and re.fullmatch(_HUMAN_RELATIONS, relation) is not None and relation not in _UNIQUE_RELATIONS
-
-
-_PARTICIPLE_PREDICATE = re.compile(
-    r"^(?:is|are|has been)\s+(?:now\s+|still\s+|currently\s+|also\s+)?"
-    r"(?:(?:based|employed|stationed|settled|married|engaged|dating|seeing|living|working|hired|staying)\b"
-    r"|an?\s+(?:[a-z][\w-]*\s+){1,3}(?:at|for|with)\s+(?-i:[A-Z]))",
-    re.IGNORECASE,
-)
-_BARE_NAME = re.compile(r"^(?-i:[A-Z])[a-z]+(?:\s(?-i:[A-Z])[a-z]+)?$")
-# A noun phrase set off by commas that renames the subject: "a colleague of mine", "my old classmate".
-_APPOSITION = re.compile(
-    rf"^(?:a|an|one|my|our|his|her|their|the|{_NAME}'s|{_NAME}\u2019s)\s+(?:[a-z][\w-]*\s+){{0,2}}?"
-    rf"(?:{_HUMAN_RELATIONS}|classmates?|teammates?|housemates?|mentors?|acquaintances?|[a-z]+(?:er|or|ist|ian)s?)"
-    rf"(?:\s+of\s+(?:mine|ours|yours|his|hers|theirs|{_NAME}(?:'s|\u2019s)?))?$",
-    re.IGNORECASE,
-)
-_ADVERBS_AFTER = re.compile(r"(?:\s+(?:now|still|currently|also|already|just|only|again|actually|is|are))+$", re.IGNORECASE)
-
-
-def _strip_adverbs(phrase: str) -> str:
-    return _ADVERBS_AFTER.sub("", phrase).strip()
-
-
 # Attributes of a thing (a service, a codebase), never of the person who talks about it.
 _THING_ATTRIBUTES = frozenset(["port", "hosting", "language"])
-
-
-def _thing_before(body: str, start: int) -> str | None:
-    """The thing a frame is about: the noun phrase before its verb ("notifications-worker listens
-    on port ..." -> "notifications-worker"), None for a pronoun, a person or nothing."""
-    head = re.sub(r"^(?:the|our|my|a|an|this|that)\s+", "", body[:start].strip(), flags=re.IGNORECASE)
-    head = _strip_adverbs(head)
-    words = head.split()
-    if not 1 <= len(words) <= 4 or _THIRD_PRONOUN.match(head) or re.match(rf"^{_FIRST_PERSON}\b", head, re.IGNORECASE):
-        return None
-    return head.lower()
-
-
-def _is_name(words: str) -> bool:
-    """A capitalised word that starts a sentence is a name unless it is a common word
-    ("After", "Today", "Honestly", "Traded")."""
-    first = words.split()[0].lower()
-    return not (first in STOPWORDS or first in _NOT_VALUE_WORDS or first in _NOT_NAMES or first.endswith(("ly", "ed", "ing")))
-
-
-_NOT_NAMES = frozenset(
-    "after before since when while today yesterday tomorrow last this next now still finally big great good nothing "
-    "everything something anyway also well yes no sure thanks oh wow hey so then plus".split()
-)
 
 
 def _clauses(text: str) -> Iterable[tuple[str, bool, bool]]:
@@ -489,10 +375,17 @@ def _extract(text: str, speaker: str | None) -> tuple[tuple[Statement, str | Non
     out: list[tuple[Statement, str | None, str]] = []
     subject: str | None = None
     named_alone = False  # the subject is a name set off by a comma: it holds for its sentence only
+    context: str | None = None  # "For Atlas, ...": what the sentence's "the <attribute>" belongs to
     for clause, question, opening in _clauses(text):
         if opening and named_alone:
             subject, named_alone = None, False
+        if opening:
+            context = None
         if question:
+            continue
+        leading = _CONTEXT.match(clause) if opening else None
+        if leading and qualifier(leading.group("qual")):
+            context = qualifier(leading.group("qual"))
             continue
         partner = _MY_PARTNER.match(clause)
         if partner and speaker and not _NOT_CURRENT.search(clause):
@@ -501,11 +394,11 @@ def _extract(text: str, speaker: str | None) -> tuple[tuple[Statement, str | Non
                 out.append((Statement(speaker.lower(), "partner", value, bool(_NEGATED.search(clause))), None, partner.group("v")))
             subject = speaker.lower()
             continue
-        subject, body = _subject(clause, speaker, subject, opening)
-        named_alone = named_alone or (not body and subject is not None and bool(_BARE_NAME.match(clause)))
+        subject, body = subject_of(clause, speaker, subject, opening)
+        named_alone = named_alone or (not body and subject is not None and bool(BARE_NAME.match(clause)))
         preference = _PREFERENCE_WOULD.search(body)
         if preference:
-            who = _person(preference, speaker, subject)
+            who = person_of(preference, speaker, subject)
             value = _thing(preference.group("v"))
             if value and who:
                 out.append((Statement(who, "favorite", value), None, preference.group("v")))
@@ -526,18 +419,18 @@ def _extract(text: str, speaker: str | None) -> tuple[tuple[Statement, str | Non
             if frame.attribute != "did" and _PAST.search(body):
                 continue  # the past: "I lived in Rome" says nothing about now
             if frame.attribute in _THING_ATTRIBUTES:
-                who = _thing_before(body, match.start())
+                who = thing_before(body, match.start())
             else:
-                who = _person(match, speaker, (speaker.lower() if speaker else None) if frame.value_first else subject)
+                who = person_of(match, speaker, (speaker.lower() if speaker else None) if frame.value_first else subject)
             value = frame.read(raw)
             if who and value:
                 denial = negated and bool(_DENIAL.search(body))
-                firm = frame.firm and not _vague(who)
+                firm = frame.firm and not vague(who)
                 out.append((Statement(who, frame.attribute, value, negated, denial=denial, firm=firm), None, raw))
         if _ONE_OF.search(body) or subject is None:
             continue  # "one of my favourites": not the one
         if len(out) == found and not _FAVOURITE_WORD.search(body):
-            generic = _generic(clause, speaker, subject, negated)
+            generic = _generic(clause, speaker, subject, negated, context)
             if generic is not None:
                 out.append((generic, None, ""))
                 continue
@@ -552,26 +445,49 @@ def _extract(text: str, speaker: str | None) -> tuple[tuple[Statement, str | Non
             if not value or _PRONOUN_VALUE.match(_trim(raw)) or len(value) > 4:
                 continue
             category = match.groupdict().get("cat")
-            who = _person(match, speaker, subject)
+            who = person_of(match, speaker, subject)
             if who:
-                out.append((Statement(who, "favorite", value, negated, firm=not _vague(who)), category, raw))
+                out.append((Statement(who, "favorite", value, negated, firm=not vague(who)), category, raw))
             break
     return tuple(out)
+
+
+# What a "the <attribute>" belongs to, named after "of/for/on" or before the clause ("For Atlas, the
+# deploy target is ..."): a name, an identifier ("web-frontend", "svc_2") or "the <name> <kind noun>".
+_QUALIFIER = r"(?:[\w.-]+\s+){0,2}?[\w.-]+"
+_NAME_LIKE = re.compile(r"(?-i:[A-Z])|[-_\d]")
+_CONTEXT = re.compile(
+    rf"^(?:for|in|on|within|inside|regarding|about)\s+(?:the\s+)?(?P<qual>{_QUALIFIER})$", re.IGNORECASE
+)
+_TRAILING_QUALIFIER = re.compile(rf"\s+(?:for|of|on)\s+(?:the\s+)?(?P<qual>{_QUALIFIER})\s*[.!?]*$", re.IGNORECASE)
+
+
+def qualifier(phrase: str | None) -> str | None:
+    """The thing a qualifier phrase names ("billing-service", "the Atlas project"), None when it names
+    no thing ("for now", "for a while", "of mine")."""
+    if not phrase:
+        return None
+    words = [w for w in phrase.split() if w.lower() not in STOPWORDS and w.lower() not in NOT_VALUE_WORDS]
+    if not words or not (_NAME_LIKE.search(" ".join(words)) or (len(words) > 1 and words[-1].lower() in _KIND_NOUNS)):
+        return None
+    return " ".join(words).lower()
 
 
 # "my/our/Hana's/the <attribute> is <value>": English's own attribute-value sentence. The
 # value must look like one (a name, a number, an address, "a/the <noun>"), not a passing
 # state ("my knee is sore", "the weather is nice").
 _GENERIC = re.compile(
-    rf"^(?P<who>my|our|the|{_NAME}'s|{_NAME}\u2019s)\s+(?:new\s+|current\s+|main\s+)?"
-    r"(?P<attr>[a-z][\w'-]*(?:\s+[a-z][\w-]*){0,2}?)\s+(?P<verb>is|are|remains|is now|has become|is set to|was changed to|got changed to|changed to|moved to)\s+"
+    rf"^(?P<who>my|our|the|{NAME}'s|{NAME}\u2019s)\s+(?:new\s+|current\s+|main\s+)?"
+    r"(?P<attr>[a-z][\w'-]*(?:\s+[a-z][\w-]*){0,2}?)"
+    rf"(?:\s+(?:of|for|on)\s+(?:the\s+)?(?P<qual>{_QUALIFIER}))?\s+(?P<verb>is|are|remains|is now|has become|is set to|was changed to|got changed to|changed to|moved to)\s+"
     r"(?:now\s+|still\s+|currently\s+)?(?P<v>.+)$",
     re.IGNORECASE,
 )
 # "Sam is my manager", "8080 is the port": the value first.
 _GENERIC_INVERTED = re.compile(
     rf"^(?P<v>(?-i:[A-Z0-9])[\w.@:/&'-]*(?:\s+(?-i:[A-Z0-9&])[\w.@:/&'-]*)*)\s+(?:is|remains|is now)\s+(?:still\s+|now\s+)?"
-    rf"(?P<who>my|our|the|{_NAME}'s)\s+(?:new\s+|current\s+|main\s+)?(?P<attr>[a-z][\w-]*(?:\s+[a-z][\w-]*){{0,2}})$",
+    rf"(?P<who>my|our|the|{NAME}'s)\s+(?:new\s+|current\s+|main\s+)?(?P<attr>[a-z][\w-]*(?:\s+[a-z][\w-]*){{0,2}}?)"
+    rf"(?:\s+(?:of|for|on)\s+(?:the\s+)?(?P<qual>{_QUALIFIER}))?$",
     re.IGNORECASE,
 )
 _TRANSIENT = frozenset(
@@ -590,30 +506,44 @@ _NOT_A_VALUE_START = re.compile(
 )
 
 
-def _generic(clause: str, speaker: str | None, subject: str | None, negated: bool) -> Statement | None:
-    """A `has:<attribute>` statement from "my <attribute> is <value>" or "<value> is my <attribute>"."""
+def _generic(
+    clause: str, speaker: str | None, subject: str | None, negated: bool, context: str | None = None
+) -> Statement | None:
+    """A `has:<attribute>` statement from "my <attribute> is <value>" or "<value> is my <attribute>".
+
+    "The <attribute> of/for X is ..." and "the <attribute> is ... for X" are X's attribute, and so is
+    a bare "the <attribute>" in a sentence that opened with "For X," (`context`); an unqualified
+    "the <attribute>" is the owner's (`*`). A qualifier on "my <attribute>" keeps it apart ("my role on
+    X" and "my role on Y" are two attributes)."""
     match = _GENERIC.match(clause) or _GENERIC_INVERTED.match(clause)
     if not match:
         return None
-    attr_words = [w for w in match.group("attr").lower().split() if w not in _NOT_VALUE_WORDS]
+    attr_words = [w for w in match.group("attr").lower().split() if w not in NOT_VALUE_WORDS]
     raw = match.group("v").strip(" .!?\"'")
+    qual = qualifier(match.group("qual"))
+    trailing = _TRAILING_QUALIFIER.search(raw) if match.re is _GENERIC else None
+    if trailing and qualifier(trailing.group("qual")) and not qual:
+        qual, raw = qualifier(trailing.group("qual")), raw[: trailing.start()]
     place = re.match(r"^(?:in|on|at)\s+(?=\S*(?-i:[A-Z0-9]))", raw, re.IGNORECASE)
     raw = _trim(raw[place.end() :] if place else raw)  # "my birthday is on June 3", "the server is at 10.0.0.5"
     if not attr_words or attr_words[-1] in _TRANSIENT or attr_words[-1] in _PRO_FORMS:
         return None
-    if re.fullmatch(_HUMAN_RELATIONS, attr_words[-1]) and not re.match(r"(?-i:[A-Z])", raw):
+    if re.fullmatch(HUMAN_RELATIONS, attr_words[-1]) and not re.match(r"(?-i:[A-Z])", raw):
         return None  # "my sister is a nurse" is the sister's job; "my manager is Sam" names him
     if not raw or _NOT_A_VALUE_START.match(raw) or not _VALUE_LIKE.search(raw) or len(raw.split()) > 6:
         return None
     value = _content(raw) or frozenset([raw.lower()])
     who = match.group("who").lower()
-    # "the deadline is ...": the owner's own world (consolidation is per owner)
-    person = "*" if who == "the" else _person(match, speaker, subject)
+    # "the deadline is ...": the owner's own world (consolidation is per owner), unless qualified
+    if who == "the":
+        person, qual = qual or context or "*", None
+    else:
+        person = person_of(match, speaker, subject)
     if not person:
         return None
     plural = match.group("v") and match.groupdict().get("verb", "is").lower() == "are"
-    attribute = ("has*:" if plural else "has:") + " ".join(attr_words)
-    return Statement(person, attribute, value, negated, firm=not _vague(person))
+    attribute = ("has*:" if plural else "has:") + " ".join(attr_words) + (f" of {qual}" if qual else "")
+    return Statement(person, attribute, value, negated, firm=not vague(person))
 
 
 # The extractive compressor's tool units: "agent called tool get_config with service=billing; result: port=6379, replicas=2".
@@ -627,9 +557,15 @@ def tool_statements(text: str) -> list[Statement]:
     match = _TOOL_UNIT.match(text.strip())
     if not match:
         return []
-    subject = f"tool {match.group('tool')}({(match.group('args') or '').strip()})".lower()
+    args = (match.group("args") or "").strip()
+    subject = f"tool {match.group('tool')}({args})".lower()
+    # One argument names what the call is about ("service=billing"): its fields are that thing's
+    # attributes, as a sentence would state them. Several (service and environment) name it only together.
+    arguments = list(_FIELD.finditer(args))
+    about = [canonical_subject(arguments[0].group("v").strip())] if len(arguments) == 1 else []
+    about = [a for a in about if a and not a.replace(".", "").isdigit()]
     fields = [
-        Statement(subject, f"result:{f.group('k').lower()}", frozenset([f.group("v").strip().lower()]))
+        _with_aliases(Statement(subject, f"result:{f.group('k').lower()}", frozenset([f.group("v").strip().lower()])), about)
         for f in _FIELD.finditer(match.group("result"))
     ]
     # A result without fields ("@olga", "412 passed") is one value of the call.
@@ -658,6 +594,7 @@ def extract(text: str, persons: Iterable[str] = (), categorize: Categorize | Non
                 statement.subject, "favorite", statement.value, statement.negated,
                 category=category, guess=guess, firm=statement.firm,
             )
+        statement = _with_aliases(statement)
         seen = out.setdefault((statement.subject, statement.attribute, statement.value), statement)
         if statement.firm and not seen.firm:  # said twice, once as a plain assertion: it is one
             out[(statement.subject, statement.attribute, statement.value)] = statement
@@ -688,8 +625,67 @@ def _same_kind(a: Statement, b: Statement, same_value: bool) -> bool:
 
 
 def keys(statements: Iterable[Statement]) -> list[str]:
-    """The distinct `subject|attribute` keys: what units are matched on."""
-    return sorted({s.key for s in statements})
+    """The distinct `subject|attribute` keys, aliases included (`Statement.also`): what units are matched on."""
+    return sorted({k for s in statements for k in s.all_keys})
+
+
+# Head nouns that name what kind of thing a name is: "the billing service" is "billing".
+_KIND_NOUNS = frozenset(
+    "project service repo repository app application codebase module package library team environment env".split()
+)
+# Frame attributes a generic "has:<noun>" or a tool field can name ("my partner is X", "port=8080").
+_NAMED_ATTRIBUTES = {
+    "partner": "partner", "employer": "employer", "job": "occupation", "occupation": "occupation",
+    "home": "residence", "port": "port", "language": "language",
+}
+
+
+def canonical_subject(subject: str) -> str:
+    """A thing's name without punctuation, article or kind noun: "the billing-service" -> "billing"."""
+    words = re.sub(r"[-_]+", " ", subject.lower()).split()
+    if words and words[0] in {"the", "our", "my"} and len(words) > 1:
+        words = words[1:]
+    if len(words) > 1 and words[-1] in _KIND_NOUNS:
+        words = words[:-1]
+    return " ".join(words)
+
+
+def canonical_attribute(attribute: str) -> str:
+    """"has:port", "result:port" and "port" are one attribute; "has:partner" is the partner frame."""
+    kind, _, name = attribute.partition(":")
+    if kind not in {"has", "result"} or not name:
+        return attribute
+    name = re.sub(r"[-_]+", " ", name).strip()
+    return _NAMED_ATTRIBUTES.get(name, f"has:{name}")
+
+
+def _with_aliases(statement: Statement, subjects: Iterable[str] = ()) -> Statement:
+    attribute = canonical_attribute(statement.attribute)
+    names = list(subjects) if statement.is_tool else [canonical_subject(statement.subject)]
+    also = tuple(k for k in dict.fromkeys(f"{n}|{attribute}" for n in names if n) if k != statement.key)
+    return replace(statement, also=also) if also else statement
+
+
+def _pairable(a: Statement, b: Statement, key: str) -> bool:
+    """Two calls of tools pair on their own key only: one call's argument alias ("billing|port") must
+    not make two calls with other arguments (another environment, another service) one subject."""
+    return not (a.is_tool and b.is_tool) or a.key == b.key == key
+
+
+def other_subjects(a: Iterable[Statement], b: Iterable[Statement]) -> bool:
+    """Both units state one attribute, but of two subjects and never of the same one ("the billing
+    service listens on port 80" / "ledger's port is 81"): whatever else they share, neither updates the
+    other. The speaker's own statements ("*", first person) are not a subject a thing can be told from."""
+    def by_attribute(sts: Iterable[Statement]) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for s in sts:
+            if s.subject != "*":
+                out.setdefault(canonical_attribute(s.attribute), set()).update(k.split("|", 1)[0] for k in s.all_keys)
+        return out
+
+    first, second = by_attribute(a), by_attribute(b)
+    common = first.keys() & second.keys()
+    return bool(common) and all(not (first[attr] & second[attr]) for attr in common)
 
 
 @dataclass(frozen=True)
@@ -723,20 +719,29 @@ def compare(old: Iterable[Statement], new: Iterable[Statement]) -> Comparison:
     """
     by_key_old: dict[str, list[Statement]] = {}
     for s in old:
-        by_key_old.setdefault(s.key, []).append(s)
+        for k in s.all_keys:
+            by_key_old.setdefault(k, []).append(s)
     by_key_new: dict[str, list[Statement]] = {}
     for s in new:
-        by_key_new.setdefault(s.key, []).append(s)
+        for k in s.all_keys:
+            by_key_new.setdefault(k, []).append(s)
     shared = conflicts = agreements = contradictions = 0
-    for key in by_key_old.keys() & by_key_new.keys():
-        a_list, b_list = by_key_old[key], by_key_new[key]
+    seen: set[tuple[int, int]] = set()  # a pair of statements counts once, under its first shared key
+    for key in sorted(by_key_old.keys() & by_key_new.keys()):
+        pairs = [
+            (a, b) for a in by_key_old[key] for b in by_key_new[key]
+            if (id(a), id(b)) not in seen and _pairable(a, b, key)
+        ]
+        if not pairs:
+            continue
+        seen.update((id(a), id(b)) for a, b in pairs)
         if key.endswith("|did"):
             # Experiences are many: agreeing or differing ones say nothing; a denial of one is a contradiction.
-            if any(same_value(a, b) and a.negated != b.negated and (a.denial or b.denial) for a in a_list for b in b_list):
+            if any(same_value(a, b) and a.negated != b.negated and (a.denial or b.denial) for a, b in pairs):
                 shared += 1
                 contradictions += 1
             continue
-        same = [(a, b) for a in a_list for b in b_list if same_value(a, b) and _same_kind(a, b, True)]
+        same = [(a, b) for a, b in pairs if same_value(a, b) and _same_kind(a, b, True)]
         if same:
             shared += 1
             if any(a.negated != b.negated and (a.denial or b.denial) for a, b in same):
@@ -746,7 +751,7 @@ def compare(old: Iterable[Statement], new: Iterable[Statement]) -> Comparison:
             elif not any(a.negated != b.negated for a, b in same):
                 agreements += 1
             continue
-        kin = [(a, b) for a in a_list for b in b_list if _same_kind(a, b, False)]
+        kin = [(a, b) for a, b in pairs if _same_kind(a, b, False)]
         if not kin:
             continue  # favourites of two categories: nothing shared
         shared += 1

@@ -141,3 +141,57 @@ async def test_only_the_same_subject_and_attribute_can_close_a_unit(service: Mem
     assert first.superseded_by == changed.id and any(h.get("op") == "superseded" for h in first.history)
     assert report.supersessions == [(first.id, changed.id)] and report.merged == 0
     assert all(by_event(units, f"m{i}").valid_to is None for i in range(2, 10))
+
+
+@pytest.fixture
+async def sqlite_service(tmp_path, sqlite_url: str, embedder):
+    service = await MemoryService.open(Settings(data_dir=tmp_path / "data", database_url=sqlite_url), embedder=embedder, run_jobs=False)
+    yield service
+    await service.close()
+
+
+def ops_tool(i: int, service: str, result: dict, day: int) -> EventIn:
+    return EventIn(
+        event_id=f"m{i}", user_id="maya", session_id=f"s{day}", role="tool", content="",
+        tool={"name": "read_settings", "arguments": {"service": service}, "result": result}, timestamp=T0 + timedelta(days=day),
+    )
+
+
+async def test_a_changed_setting_closes_every_unit_stating_the_old_value(sqlite_service: MemoryService) -> None:
+    service = sqlite_service
+    await service.ingest(
+        [
+            event(1, "The orders service listens on port 8001.", 0, speaker="Dev"),
+            ops_tool(2, "orders", {"port": 8001}, 2),  # the old value again, from a tool
+            event(5, "orders-service listens on port 8002 now.", 10, speaker="Dev"),  # the change
+        ],
+        wait=True,
+    )
+    report = await service.consolidate(OWNER)
+    units = await service.store.list_units(OWNER, include_invalid=True)
+    change = by_event(units, "m5")
+    stale = [u for u in units if u.level == 0 and {"m1", "m2"} & set(u.source_event_ids) and u.valid_to is not None]
+    # Both statements of the old port are closed by the change (merged first, or each superseded).
+    assert all(any(e in u.source_event_ids for u in stale) for e in ("m1", "m2"))
+    superseded = [u for u in stale if any(h.get("op") == "superseded" for h in u.history)]
+    assert superseded and all(u.superseded_by == change.id for u in superseded)
+    assert {(u.id, change.id) for u in superseded} <= set(report.supersessions)
+    assert change.valid_to is None
+
+
+async def test_one_projects_or_services_setting_never_closes_anothers(sqlite_service: MemoryService) -> None:
+    service = sqlite_service
+    await service.ingest(
+        [
+            event(3, "For the Atlas project, the deploy target is Fly.io.", 3, speaker="Dev"),
+            event(4, "The port of the ledger service is 7100.", 4, speaker="Dev"),
+            event(6, "The deploy target for Borealis is Render.", 11, speaker="Dev"),  # another project
+            event(7, "The port of the billing service is 7200.", 12, speaker="Dev"),  # another service
+        ],
+        wait=True,
+    )
+    report = await service.consolidate(OWNER)
+    units = await service.store.list_units(OWNER, include_invalid=True)
+    assert report.superseded == 0
+    for event_id in ("m3", "m4", "m6", "m7"):
+        assert by_event(units, event_id).valid_to is None, event_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from memory_service.consolidate.statements import Statement, compare, extract, keys
+from memory_service.consolidate.statements import Statement, compare, extract, keys, other_subjects
 
 
 def facts(text: str, persons: tuple[str, ...] = ()) -> set[tuple[str, str, frozenset[str], bool]]:
@@ -164,7 +164,8 @@ def subjects(text: str) -> set[str]:
 def test_a_things_setting_belongs_to_the_thing_not_the_speaker() -> None:
     a = extract("Dev said: payments-api listens on port 8443.")
     b = extract("Dev said: The ledger service now serves on port 7000.")
-    assert keys(a) == ["payments-api|port"] and keys(b) == ["ledger service|port"]
+    assert [s.key for s in a] == ["payments-api|port"] and [s.key for s in b] == ["ledger service|port"]
+    assert keys(a) == ["payments api|port", "payments-api|port"] and keys(b) == ["ledger service|port", "ledger|port"]
     assert compare(a, b).shared == 0  # two services' ports: no update
     assert extract("Dev said: It listens on port 80.") == []  # whose port is unknown
     assert extract("Dev said: We deploy to Heroku.") == []  # a person has no hosting
@@ -239,3 +240,30 @@ def test_a_tool_result_without_fields_is_one_value_of_the_call() -> None:
     assert compare(old, new).updates
     assert compare(old, old).restates
     assert compare(old, other).shared == 0  # other arguments: another subject
+
+
+def test_a_tool_result_and_a_sentence_state_one_setting() -> None:
+    call = extract("agent called tool read_settings with service=orders; result: port=8001, workers=4")
+    said = extract("Dev said: The orders service listens on port 8002 now.")
+    again = extract("Dev said: orders-service listens on port 8001.")
+    assert "orders|port" in keys(call) and "orders|port" in keys(said) and "orders|port" in keys(again)
+    assert compare(call, said).updates and compare(again, said).updates
+    assert compare(call, again).restates
+    # Two calls with other arguments stay two subjects, even though each names "orders" in an argument.
+    other = extract("agent called tool read_settings with service=orders, region=eu; result: port=9000")
+    assert compare(call, other).shared == 0
+
+
+def test_a_qualified_setting_belongs_to_what_qualifies_it() -> None:
+    atlas = extract("Dev said: For the Atlas project, the deploy target is Fly.io.")
+    borealis = extract("Dev said: The deploy target for Borealis is Render.")
+    borealis_later = extract("Dev said: Borealis's deploy target is Heroku.")
+    assert {s.subject for s in atlas} == {"atlas project"} and {s.subject for s in borealis} == {"borealis"}
+    assert compare(atlas, borealis).shared == 0  # two projects' targets: no update
+    assert compare(borealis, borealis_later).updates  # one project's target, changed
+    # "for now", "for a while" name no thing: the owner's own setting
+    assert {s.key for s in extract("Dev said: The deadline is June 3 for now.")} == {"*|has:deadline"}
+    billing = extract("Dev said: The port of the billing service is 8080.")
+    ledger = extract("Dev said: The port of the ledger service is 9090.")
+    assert compare(billing, ledger).shared == 0
+    assert other_subjects(billing, ledger) and not other_subjects(billing, extract("Dev said: billing listens on port 1."))
