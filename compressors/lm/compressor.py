@@ -16,9 +16,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from opentelemetry import trace
-
-from compressors.base import ProducedDraft, WindowResult
+from compressors.base import ProducedDraft, WindowResult, tracer
 from compressors.cache_key import CacheIdentity
 from compressors.extractive import ExtractiveCompressor
 from compressors.grounding import ground
@@ -29,12 +27,12 @@ from compressors.prompts.compression import unit_schema
 from memory_service.domain import CompressionWindow, MemoryUnitDraft
 
 log = logging.getLogger(__name__)
-# The OpenTelemetry API (no-op until a process configures a provider; see memory_service/tracing.py).
-_tracer = trace.get_tracer("compressors")
 
 
 @dataclass
-class _Usage:
+class Usage:
+    """A window's LM calls and tokens, summed over its generations (reported into its `WindowResult`)."""
+
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -139,22 +137,22 @@ class LMCompressor(ModelClient):
             return list(pool.map(lambda c, w: c.run(self.compress_window, w), contexts, windows))
 
     def compress_window(self, window: CompressionWindow) -> WindowResult:
-        with _tracer.start_as_current_span("compress.window", attributes={"events": len(window.events)}):
+        with tracer.start_as_current_span("compress.window", attributes={"events": len(window.events)}):
             return self._compress_window(window)
 
     def _compress_window(self, window: CompressionWindow) -> WindowResult:
         started = time.perf_counter()
-        usage = _Usage()
+        usage = Usage()
         answer: list[LMUnit] | Exception
         try:
-            with self._lock, _tracer.start_as_current_span("compress.lm", attributes={"compressor": self.name}):
+            with self._lock, tracer.start_as_current_span("compress.lm", attributes={"compressor": self.name}):
                 answer = self._ask(window, usage, started + self.timeout_s)
         except Exception as exc:  # any model failure: the window goes extractive, nothing is lost
             answer = exc
         return self._window_result(window, answer, usage, time.perf_counter() - started)
 
     def _window_result(
-        self, window: CompressionWindow, answer: list[LMUnit] | Exception, usage: _Usage, seconds: float
+        self, window: CompressionWindow, answer: list[LMUnit] | Exception, usage: Usage, seconds: float
     ) -> WindowResult:
         """The window's result from the model's units, or extractive when `answer` is the failure."""
         if isinstance(answer, Exception):
@@ -162,13 +160,13 @@ class LMCompressor(ModelClient):
             log.warning("%s failed on a window of %d events (%s); using extractive", self.name, len(window.events), reason)
             result = extractive_result(self.fallback, window, reason)
         else:
-            with _tracer.start_as_current_span("compress.grounding", attributes={"units": len(answer)}):
+            with tracer.start_as_current_span("compress.grounding", attributes={"units": len(answer)}):
                 result = self._assemble(window, answer)
         usage.report(result)
         result.lm_seconds = seconds
         return result
 
-    def _ask(self, window: CompressionWindow, usage: _Usage, deadline: float) -> list[LMUnit]:
+    def _ask(self, window: CompressionWindow, usage: Usage, deadline: float) -> list[LMUnit]:
         messages = prompt.messages(window)
         schema = unit_schema(len(window.events))
         generation = self._generate(messages, schema, deadline)
