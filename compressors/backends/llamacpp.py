@@ -13,6 +13,7 @@ grounding and extractive fallback.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
 from functools import lru_cache
@@ -34,15 +35,21 @@ from memory_service.domain import CompressionWindow
 REPEAT_PENALTY = 1.1
 
 
+# The converter's optional whitespace between JSON tokens (`space ::= " "?`).
+_SPACE_RULE = re.compile(r"^space ::= .*$", re.MULTILINE)
+
+
 @lru_cache(maxsize=64)
-def schema_grammar(schema_json: str) -> str:
-    """The GBNF llama-cpp-python's `response_format` would use for this schema."""
+def schema_grammar(schema_json: str, compact: bool = False) -> str:
+    """The GBNF llama-cpp-python's `response_format` would use for this schema; `compact`:
+    with no whitespace between JSON tokens (strings keep theirs), so none is generated."""
     from llama_cpp import llama_grammar
 
     try:
-        return llama_grammar.json_schema_to_gbnf(schema_json)
+        grammar = llama_grammar.json_schema_to_gbnf(schema_json)
     except Exception:  # as llama-cpp-python does: any JSON when the schema cannot be converted
         return llama_grammar.JSON_GBNF
+    return _SPACE_RULE.sub('space ::= ""', grammar) if compact else grammar
 
 
 def chat_formatter(llm: Any) -> Any:
@@ -108,7 +115,8 @@ class LlamaCppCompressor(LMCompressor):
     def _request(self, messages: Messages, schema: dict[str, Any], timeout_s: float) -> GenerationRequest:
         guard = guard_for(schema)
         return GenerationRequest(
-            self.prompt_tokens(messages), schema_grammar(json.dumps(schema)),
+            # a units answer is compact JSON, as the prompt's example shows
+            self.prompt_tokens(messages), schema_grammar(json.dumps(schema), compact=is_units_schema(schema)),
             self.max_tokens, timeout_s, guard.should_stop if guard is not None else None,
         )
 
