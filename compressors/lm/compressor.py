@@ -10,7 +10,9 @@ and `WindowResult.fallback` says why (the pipeline marks the events for a retry)
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
+import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -58,24 +60,45 @@ class Usage:
         result.lm_calls = self.calls
 
 
+# A unit's "text" value (a JSON string, closed); inside a string quotes are escaped, so this
+# does not match there.
+_TEXT_VALUE = re.compile(r'"text"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def _same_text(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
 class RepetitionGuard:
     """Tells a streaming backend to stop once the model starts repeating units (small models loop).
 
-    Feed it the answer so far whenever a chunk closes an object; what was complete
-    before the repeat is kept (`parse_answer` salvages it).
+    Feed it the answer so far whenever a chunk closes an object or a string. It stops when a
+    complete unit repeats an earlier one's text, or as soon as the text of the unit being
+    written does (the rest of that unit would be dropped as a duplicate anyway, so it need not
+    be generated). What was complete before the repeat is kept (`parse_answer` salvages it).
     """
 
     def __init__(self, max_units: int) -> None:
         self.max_units = max_units
         self._complete = 0
+        self._texts: set[str] = set()
 
     def should_stop(self, answer: str) -> bool:
         units = salvage_units(answer)
-        if len(units) == self._complete:
+        if len(units) != self._complete:
+            self._complete = len(units)
+            texts = [_same_text(u.text) for u in units]
+            if len(units) > self.max_units or len(set(texts)) < len(texts):
+                return True
+            self._texts = set(texts)
+        written = _TEXT_VALUE.findall(answer)
+        if len(written) <= self._complete:  # the unit being written has no complete text yet
             return False
-        self._complete = len(units)
-        texts = [" ".join(u.text.lower().split()) for u in units]
-        return len(units) > self.max_units or len(set(texts)) < len(texts)
+        try:
+            current = json.loads(f'"{written[-1]}"')
+        except ValueError:
+            return False
+        return _same_text(current) in self._texts
 
 
 def extractive_result(fallback: ExtractiveCompressor, window: CompressionWindow, reason: str) -> WindowResult:
