@@ -64,7 +64,7 @@ def compress_window(compressor: Compressor, window: CompressionWindow) -> Window
     detailed = getattr(compressor, "compress_window", None)
     if callable(detailed):
         return detailed(window)  # type: ignore[no-any-return]
-    with _tracer.start_as_current_span("compress.window", attributes={"events": len(window.events)}):
+    with tracer.start_as_current_span("compress.window", attributes={"events": len(window.events)}):
         drafts = compressor.compress(window)
     return WindowResult([ProducedDraft(d, compressor.name, compressor.version) for d in drafts])
 
@@ -78,8 +78,9 @@ def compress_windows(compressor: Compressor, windows: Sequence[CompressionWindow
     return [compress_window(compressor, w) for w in windows]
 
 
-# The OpenTelemetry API (no-op until a process configures a provider; see memory_service/tracing.py).
-_tracer = trace.get_tracer("compressors")
+# The OpenTelemetry API (no-op until a process configures a provider; see memory_service/tracing.py):
+# every compressor's spans (`compress.window`, `compress.lm`, `compress.grounding`) come from it.
+tracer = trace.get_tracer("compressors")
 
 CompressorFactory = Callable[..., Compressor]
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from compressors.lm.models import DEFAULT_CONTEXT_TOKENS, DEFAULT_SEQUENCES
 from memory_service.context.config import RECIPES, ContextConfig, recipe
 
 # Settings that are part of the context path: field -> (part of ContextConfig, its field);
@@ -60,8 +61,8 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(default=120.0, gt=0, description="Longest one window's LM call(s) may take before it falls back to extractive.")
     llm_max_tokens: int = Field(default=1024, ge=64, description="Most tokens the LM may write for one window.")
     llm_concurrency: int = Field(default=1, ge=1, le=64, description="openai: windows sent at once (servers such as vLLM batch them); each one's wait counts against llm_timeout_s.")
-    llm_sequences: int = Field(default=4, ge=1, le=64, description="llama_cpp: windows generated together, one decode per step for all (each adds llm_context_tokens KV cells).")
-    llm_context_tokens: int = Field(default=4096, ge=512, description="Context size the model is loaded with (llama_cpp, transformers).")
+    llm_sequences: int = Field(default=DEFAULT_SEQUENCES, ge=1, le=64, description="llama_cpp: windows generated together, one decode per step for all (each adds llm_context_tokens KV cells).")
+    llm_context_tokens: int = Field(default=DEFAULT_CONTEXT_TOKENS, ge=512, description="Context size the model is loaded with (llama_cpp, transformers).")
     llm_threads: int | None = Field(default=None, ge=1, description="CPU threads for the LM; unset = the library's default.")
     llm_device: str | None = Field(default=None, description="torch device for transformers; unset = cuda if available, else cpu.")
     lm_isolation: Literal["process", "inline"] = Field(

@@ -10,7 +10,9 @@ process turns it on. `configure_tracing` does that for `serve`, `worker` and `mc
 - `tracing="off"` (default): nothing.
 
 Span names are `<stage>.<step>`: `ingest.validate`, `ingest.store`, `ingest.enqueue`;
-`compress.windows` (a round's uncached windows), `compress.window`, `compress.lm`, `compress.grounding`,
+`compress.windows` (a round's uncached windows), `compress.window` (one per window, also when
+`llama_cpp` generates a round's windows together: then their one `compress.lm` is the windows'
+sibling), `compress.lm`, `compress.grounding`,
 `compress.embed`, `index.sync`;
 `context.analysis`, `context.candidates.<retriever>`, `context.fusion`,
 `context.answerability`, `context.pruning`, `context.selection`, `context.packing`;

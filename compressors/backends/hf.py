@@ -11,9 +11,7 @@ from typing import Any
 
 from compressors.lm.client import Generation, GenerationTimeout, Messages
 from compressors.lm.compressor import LMCompressor
-from compressors.lm.models import load_causal_lm, model_label, packaged_gguf
-
-DEFAULT_CONTEXT_TOKENS = 4096
+from compressors.lm.models import DEFAULT_CONTEXT_TOKENS, load_causal_lm, model_label, packaged_gguf
 
 
 class TransformersCompressor(LMCompressor):

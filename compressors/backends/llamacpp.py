@@ -13,16 +13,19 @@ grounding and extractive fallback.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from compressors.base import WindowResult
+from opentelemetry import trace
+
+from compressors.base import WindowResult, tracer
 from compressors.lm.batch_generation import BatchedGenerator, GenerationOutcome, GenerationRequest, common_prefix
 from compressors.lm.client import Generation, Messages
-from compressors.lm.compressor import LMCompressor, RepetitionGuard, _tracer, _Usage
-from compressors.lm.models import DEFAULT_CONTEXT_TOKENS, gguf_path, load_llama, model_label
+from compressors.lm.compressor import LMCompressor, RepetitionGuard, Usage
+from compressors.lm.models import DEFAULT_CONTEXT_TOKENS, DEFAULT_SEQUENCES, gguf_path, load_llama, model_label
 from compressors.lm.output import parse_answer
 from compressors.prompts import compression as prompt
 from compressors.prompts.compression import schema_events, unit_schema
@@ -30,21 +33,23 @@ from memory_service.domain import CompressionWindow
 
 # Greedy decoding of a small model loops; a mild penalty (last 64 tokens) breaks most loops.
 REPEAT_PENALTY = 1.1
-# Windows decoded together. Where one decode thread is compute-bound (the 2-core dev machine)
-# this gains little (docs/architecture.md); with more threads a decode of several tokens
-# costs little more than one. Each sequence adds context_tokens KV cells.
-DEFAULT_SEQUENCES = 4
+
+
+# The converter's optional whitespace between JSON tokens (`space ::= " "?`).
+_SPACE_RULE = re.compile(r"^space ::= .*$", re.MULTILINE)
 
 
 @lru_cache(maxsize=64)
-def schema_grammar(schema_json: str) -> str:
-    """The GBNF llama-cpp-python's `response_format` would use for this schema."""
+def schema_grammar(schema_json: str, compact: bool = False) -> str:
+    """The GBNF llama-cpp-python's `response_format` would use for this schema; `compact`:
+    with no whitespace between JSON tokens (strings keep theirs), so none is generated."""
     from llama_cpp import llama_grammar
 
     try:
-        return llama_grammar.json_schema_to_gbnf(schema_json)
+        grammar = llama_grammar.json_schema_to_gbnf(schema_json)
     except Exception:  # as llama-cpp-python does: any JSON when the schema cannot be converted
         return llama_grammar.JSON_GBNF
+    return _SPACE_RULE.sub('space ::= ""', grammar) if compact else grammar
 
 
 def chat_formatter(llm: Any) -> Any:
@@ -68,9 +73,14 @@ def chat_prompt(llm: Any, formatter: Any, messages: Messages) -> list[int]:
     return list(llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True))
 
 
+def is_units_schema(schema: dict[str, Any]) -> bool:
+    """A compression answer (`unit_schema`), not a judgement's."""
+    return "units" in schema.get("properties", {})
+
+
 def guard_for(schema: dict[str, Any]) -> RepetitionGuard | None:
     # Only a units answer can loop on repeated units; other schemas (judgements) are short.
-    return RepetitionGuard(max_units=2 * schema_events(schema)) if "units" in schema.get("properties", {}) else None
+    return RepetitionGuard(max_units=2 * schema_events(schema)) if is_units_schema(schema) else None
 
 
 class LlamaCppCompressor(LMCompressor):
@@ -105,7 +115,8 @@ class LlamaCppCompressor(LMCompressor):
     def _request(self, messages: Messages, schema: dict[str, Any], timeout_s: float) -> GenerationRequest:
         guard = guard_for(schema)
         return GenerationRequest(
-            self.prompt_tokens(messages), schema_grammar(json.dumps(schema)),
+            # a units answer is compact JSON, as the prompt's example shows
+            self.prompt_tokens(messages), schema_grammar(json.dumps(schema), compact=is_units_schema(schema)),
             self.max_tokens, timeout_s, guard.should_stop if guard is not None else None,
         )
 
@@ -128,11 +139,28 @@ class LlamaCppCompressor(LMCompressor):
         return self.compress_windows([window])[0]
 
     def compress_windows(self, windows: Sequence[CompressionWindow]) -> list[WindowResult]:
-        """Results for `windows`, in order, generated `sequences` at a time."""
+        """Results for `windows`, in order, generated `sequences` at a time.
+
+        Each window has its own `compress.window` span, from the call's start to the end of
+        its grounding (which nests under it); the one `compress.lm` span of the batched
+        generation is their sibling, since the windows share its decodes.
+        """
         if not windows:
             return []
+        spans = [
+            tracer.start_span("compress.window", attributes={"events": len(w.events), "batched": len(windows)})
+            for w in windows
+        ]
+        try:
+            return self._compress_batch(windows, spans)
+        finally:
+            for span in spans:  # those a failure left open
+                if span.is_recording():
+                    span.end()
+
+    def _compress_batch(self, windows: Sequence[CompressionWindow], spans: list[trace.Span]) -> list[WindowResult]:
         started = time.perf_counter()
-        usages = [_Usage() for _ in windows]
+        usages = [Usage() for _ in windows]
         answers: list[Any] = []
         requests: list[GenerationRequest | None] = []
         for window in windows:
@@ -144,7 +172,7 @@ class LlamaCppCompressor(LMCompressor):
             else:
                 answers.append(None)
         runnable = [r for r in requests if r is not None]
-        with self._lock, _tracer.start_as_current_span(
+        with self._lock, tracer.start_as_current_span(
             "compress.lm", attributes={"compressor": self.name, "windows": len(runnable)}
         ):
             outcomes = iter(self.generator.generate(runnable))
@@ -160,9 +188,15 @@ class LlamaCppCompressor(LMCompressor):
             except Exception as exc:
                 answers[i] = exc
         seconds = time.perf_counter() - started  # the windows overlap: each took the batch's wall time
-        return [
-            self._window_result(w, a, u, seconds) for w, a, u in zip(windows, answers, usages, strict=True)
-        ]
+        results = []
+        for window, answer, usage, span in zip(windows, answers, usages, spans, strict=True):
+            with trace.use_span(span, end_on_exit=True):
+                result = self._window_result(window, answer, usage, seconds)
+                span.set_attributes({"prompt_eval_tokens": result.prompt_eval_tokens,
+                                     "completion_tokens": result.completion_tokens,
+                                     "fallback": result.fallback is not None})
+            results.append(result)
+        return results
 
 
 def create_llama_cpp(**options: Any) -> LlamaCppCompressor:

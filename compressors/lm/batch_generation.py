@@ -35,7 +35,7 @@ class GenerationRequest:
     grammar: str
     max_tokens: int
     timeout_s: float
-    # called with the text so far whenever a piece holds "}"; True stops (the answer is kept)
+    # called with the text so far whenever a piece holds "}" or a quote; True stops (the answer is kept)
     stop: Callable[[str], bool] | None = None
 
 
@@ -200,7 +200,7 @@ class BatchedGenerator:
         live.outcome.completion_tokens += 1
         live.last = token
         request = live.request
-        if request.stop is not None and b"}" in piece and request.stop(b"".join(live.pieces).decode("utf-8", errors="ignore")):
+        if request.stop is not None and (b"}" in piece or b'"' in piece) and request.stop(b"".join(live.pieces).decode("utf-8", errors="ignore")):
             return True
         if live.outcome.completion_tokens >= request.max_tokens or live.position + 1 >= self.context_tokens:
             return True

@@ -10,15 +10,15 @@ and `WindowResult.fallback` says why (the pipeline marks the events for a retry)
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
+import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from opentelemetry import trace
-
-from compressors.base import ProducedDraft, WindowResult
+from compressors.base import ProducedDraft, WindowResult, tracer
 from compressors.cache_key import CacheIdentity
 from compressors.extractive import ExtractiveCompressor
 from compressors.grounding import ground
@@ -29,12 +29,12 @@ from compressors.prompts.compression import unit_schema
 from memory_service.domain import CompressionWindow, MemoryUnitDraft
 
 log = logging.getLogger(__name__)
-# The OpenTelemetry API (no-op until a process configures a provider; see memory_service/tracing.py).
-_tracer = trace.get_tracer("compressors")
 
 
 @dataclass
-class _Usage:
+class Usage:
+    """A window's LM calls and tokens, summed over its generations (reported into its `WindowResult`)."""
+
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -60,24 +60,45 @@ class _Usage:
         result.lm_calls = self.calls
 
 
+# A unit's "text" value (a JSON string, closed); inside a string quotes are escaped, so this
+# does not match there.
+_TEXT_VALUE = re.compile(r'"text"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def _same_text(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
 class RepetitionGuard:
     """Tells a streaming backend to stop once the model starts repeating units (small models loop).
 
-    Feed it the answer so far whenever a chunk closes an object; what was complete
-    before the repeat is kept (`parse_answer` salvages it).
+    Feed it the answer so far whenever a chunk closes an object or a string. It stops when a
+    complete unit repeats an earlier one's text, or as soon as the text of the unit being
+    written does (the rest of that unit would be dropped as a duplicate anyway, so it need not
+    be generated). What was complete before the repeat is kept (`parse_answer` salvages it).
     """
 
     def __init__(self, max_units: int) -> None:
         self.max_units = max_units
         self._complete = 0
+        self._texts: set[str] = set()
 
     def should_stop(self, answer: str) -> bool:
         units = salvage_units(answer)
-        if len(units) == self._complete:
+        if len(units) != self._complete:
+            self._complete = len(units)
+            texts = [_same_text(u.text) for u in units]
+            if len(units) > self.max_units or len(set(texts)) < len(texts):
+                return True
+            self._texts = set(texts)
+        written = _TEXT_VALUE.findall(answer)
+        if len(written) <= self._complete:  # the unit being written has no complete text yet
             return False
-        self._complete = len(units)
-        texts = [" ".join(u.text.lower().split()) for u in units]
-        return len(units) > self.max_units or len(set(texts)) < len(texts)
+        try:
+            current = json.loads(f'"{written[-1]}"')
+        except ValueError:
+            return False
+        return _same_text(current) in self._texts
 
 
 def extractive_result(fallback: ExtractiveCompressor, window: CompressionWindow, reason: str) -> WindowResult:
@@ -139,22 +160,22 @@ class LMCompressor(ModelClient):
             return list(pool.map(lambda c, w: c.run(self.compress_window, w), contexts, windows))
 
     def compress_window(self, window: CompressionWindow) -> WindowResult:
-        with _tracer.start_as_current_span("compress.window", attributes={"events": len(window.events)}):
+        with tracer.start_as_current_span("compress.window", attributes={"events": len(window.events)}):
             return self._compress_window(window)
 
     def _compress_window(self, window: CompressionWindow) -> WindowResult:
         started = time.perf_counter()
-        usage = _Usage()
+        usage = Usage()
         answer: list[LMUnit] | Exception
         try:
-            with self._lock, _tracer.start_as_current_span("compress.lm", attributes={"compressor": self.name}):
+            with self._lock, tracer.start_as_current_span("compress.lm", attributes={"compressor": self.name}):
                 answer = self._ask(window, usage, started + self.timeout_s)
         except Exception as exc:  # any model failure: the window goes extractive, nothing is lost
             answer = exc
         return self._window_result(window, answer, usage, time.perf_counter() - started)
 
     def _window_result(
-        self, window: CompressionWindow, answer: list[LMUnit] | Exception, usage: _Usage, seconds: float
+        self, window: CompressionWindow, answer: list[LMUnit] | Exception, usage: Usage, seconds: float
     ) -> WindowResult:
         """The window's result from the model's units, or extractive when `answer` is the failure."""
         if isinstance(answer, Exception):
@@ -162,13 +183,13 @@ class LMCompressor(ModelClient):
             log.warning("%s failed on a window of %d events (%s); using extractive", self.name, len(window.events), reason)
             result = extractive_result(self.fallback, window, reason)
         else:
-            with _tracer.start_as_current_span("compress.grounding", attributes={"units": len(answer)}):
+            with tracer.start_as_current_span("compress.grounding", attributes={"units": len(answer)}):
                 result = self._assemble(window, answer)
         usage.report(result)
         result.lm_seconds = seconds
         return result
 
-    def _ask(self, window: CompressionWindow, usage: _Usage, deadline: float) -> list[LMUnit]:
+    def _ask(self, window: CompressionWindow, usage: Usage, deadline: float) -> list[LMUnit]:
         messages = prompt.messages(window)
         schema = unit_schema(len(window.events))
         generation = self._generate(messages, schema, deadline)

@@ -1,7 +1,9 @@
 """The prompt every LM compressor uses (SimpleMem-style windows, made faithful).
 
-The model sees the window's events numbered from 1, with relative dates already
-resolved from each event's timestamp (a small model cannot do date arithmetic),
+The model sees the window's events numbered from 1, under a header per day (the date is
+written once per day, the time only when it changes: every prompt token costs a small CPU
+model about as much as a generated one), with relative dates already resolved from each
+event's timestamp (a small model cannot do date arithmetic),
 the overlap events before them for reference only, and the scope's most recent
 units so it does not restate them. The answer must fit `unit_schema`. Change `VERSION`
 whenever the messages or the schema change: it is part of the compression cache key and
@@ -11,7 +13,8 @@ of every unit's version.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from compressors.lm.output import KINDS, MAX_LIST_ITEMS
@@ -19,13 +22,14 @@ from compressors.text.dates import format_day, resolve_relative_dates
 from compressors.text.tokens import count_tokens
 from memory_service.domain import CompressionWindow, Event, MemoryUnit
 
-VERSION = "2"
+VERSION = "3"
 MAX_EVENT_CHARS = 1200
 MAX_RECENT_UNITS = 8
 MAX_RECENT_CHARS = 200
 MAX_RECENT_TOKENS = 160  # predictor tokens (cl100k_base, as memory_service.tokens counts)
 
 SYSTEM = """You write memory notes from an agent's interaction log.
+Events are listed under their day ("3 June 2024:"); a time is shown when it changes.
 Each note restates facts from the numbered events as one short sentence that makes sense on its own:
 - name people instead of writing I, me, my, you, we, he, she or they; keep speaker names;
 - copy names, numbers, dates and quoted text exactly as they appear in the events;
@@ -33,13 +37,17 @@ Each note restates facts from the numbered events as one short sentence that mak
 - "source" lists the numbers of the events the note restates, and nothing else;
 - kind is one of fact, event, preference, procedure (tool calls, steps), summary;
 - skip greetings and small talk; do not repeat the already known notes.
-Answer with JSON only: {"units": [{"source": [1], "text": "...", "kind": "...", "event_time": "YYYY-MM-DD", "persons": [...], "entities": [...], "keywords": [...], "location": "...", "topic": "..."}]}
+Answer with compact JSON only: {"units":[{"source":[1],"text":"...","kind":"...","event_time":"YYYY-MM-DD","persons":[...],"entities":[...],"keywords":[...],"location":"...","topic":"..."}]}
 (event_time, persons, entities, keywords, location and topic may be left out when unknown)"""
 
 EXAMPLE_EVENTS = """Events:
-[1] 3 June 2024, 09:12 | Dana: I moved to Porto on 1 June 2024, my new flat is on Rua Alegre.
-[2] 3 June 2024, 09:13 | Sam: Nice! How's the commute?
-[3] 3 June 2024, 09:15 | Dana: 25 minutes by metro. I love the tiles there."""
+3 June 2024:
+[1] 09:12 Dana: I moved to Porto on 1 June 2024, my new flat is on Rua Alegre.
+[2] Sam: Nice! How's the commute?
+[3] 09:15 Dana: 25 minutes by metro. I love the tiles there."""
+
+# JSON without whitespace: fewer tokens to generate (the grammar allows no other; see backends/llamacpp.py).
+COMPACT = (",", ":")
 
 # The example shows the required fields and the cheap useful ones; keywords, entities and
 # location are allowed by the schema and filled from the text when a model leaves them out.
@@ -69,7 +77,8 @@ EXAMPLE_ANSWER = json.dumps(
                 "topic": "likes",
             },
         ]
-    }
+    },
+    separators=COMPACT,
 )
 
 REPAIR = "Your answer could not be used ({error}). Answer again with only the JSON object, as described."
@@ -80,12 +89,8 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
-def _when(moment: datetime) -> str:
-    return f"{format_day(moment.date())}, {moment:%H:%M}"
-
-
-def event_line(event: Event) -> str:
-    """What the model reads for one event: who, when, and the content with dates resolved."""
+def event_text(event: Event) -> str:
+    """What the model reads of one event: the content with dates resolved, an image caption, a tool call."""
     content, _ = resolve_relative_dates(event.content, event.timestamp) if event.content else ("", None)
     parts = [content] if content else []
     caption = event.metadata.get("blip_caption") if isinstance(event.metadata, dict) else None
@@ -98,8 +103,28 @@ def event_line(event: Event) -> str:
             result = event.tool.result
             call += " -> " + (result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str))
         parts.append(call)
-    who = event.speaker or (event.agent_id or "agent" if event.role == "tool" else event.role)
-    return f"{_when(event.timestamp)} | {who}: {_clip(' '.join(parts), MAX_EVENT_CHARS)}"
+    return _clip(" ".join(parts), MAX_EVENT_CHARS)
+
+
+def event_speaker(event: Event) -> str:
+    return event.speaker or (event.agent_id or "agent" if event.role == "tool" else event.role)
+
+
+def event_lines(events: Sequence[Event], marks: Sequence[str]) -> list[str]:
+    """`events` as lines, each after its mark: a "<day>:" header whenever the day changes
+    (the list starts with one), the time (HH:MM) only when it differs from the line before."""
+    lines: list[str] = []
+    day: date | None = None
+    clock: str | None = None
+    for mark, event in zip(marks, events, strict=True):
+        if event.timestamp.date() != day:
+            day, clock = event.timestamp.date(), None
+            lines.append(f"{format_day(day)}:")
+        now = f"{event.timestamp:%H:%M}"
+        when = f" {now}" if now != clock else ""
+        clock = now
+        lines.append(f"{mark}{when} {event_speaker(event)}: {event_text(event)}")
+    return lines
 
 
 def recent_lines(units: list[MemoryUnit]) -> list[str]:
@@ -124,10 +149,10 @@ def user_message(window: CompressionWindow) -> str:
     if known:
         sections.append("Already known notes (do not repeat):\n" + "\n".join(known))
     if window.context_events:
-        earlier = "\n".join(f"- {event_line(e)}" for e in window.context_events)
-        sections.append(f"Earlier events (context only, do not cite):\n{earlier}")
-    numbered = "\n".join(f"[{i}] {event_line(e)}" for i, e in enumerate(window.events, start=1))
-    sections.append(f"Events:\n{numbered}")
+        earlier = event_lines(window.context_events, ["-"] * len(window.context_events))
+        sections.append("Earlier events (context only, do not cite):\n" + "\n".join(earlier))
+    numbered = event_lines(window.events, [f"[{i}]" for i in range(1, len(window.events) + 1)])
+    sections.append("Events:\n" + "\n".join(numbered))
     return "\n\n".join(sections)
 
 

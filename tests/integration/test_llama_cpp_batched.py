@@ -99,3 +99,55 @@ def test_a_window_too_long_for_the_context_goes_extractive_alone(llama: LlamaCpp
     for w, result in zip((windows[0], windows[2]), (results[0], results[2]), strict=True):
         assert result.fallback is None and result.lm_units >= 1
         assert {i for u in result.units for i in u.draft.source_event_ids} == {e.event_id for e in w.events}
+
+
+def test_units_answers_are_compact_json(llama: LlamaCppCompressor) -> None:
+    windows = [window(n, lines) for n, lines in enumerate(LINES)]
+    requests = [llama._request(prompt.messages(w), unit_schema(len(w.events)), 600) for w in windows]
+    assert all('space ::= ""' in r.grammar for r in requests)
+    for outcome in llama.generator.generate(requests):
+        assert outcome.error is None
+        # no whitespace between JSON tokens (a cut-off answer is the prefix of its compact form)
+        text = outcome.text
+        data = json.loads(text) if text.endswith("}") else None
+        if data is not None:
+            assert text == json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        assert not any(piece in text for piece in ('": ', '", "', "}, {", ", ["))
+
+
+def test_each_batched_window_has_its_own_span(llama: LlamaCppCompressor, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import compressors.backends.llamacpp as backend
+    import compressors.lm.compressor as lm_compressor
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    monkeypatch.setattr(backend, "tracer", tracer)
+    monkeypatch.setattr(lm_compressor, "tracer", tracer)
+    windows = [window(n, lines) for n, lines in enumerate(LINES)]
+    with tracer.start_as_current_span("compress.windows"):
+        results = llama.compress_windows(windows)
+    compress_window = llama.compress_window(windows[0])  # one window alone takes the same path
+    spans = exporter.get_finished_spans()
+    by_name: dict[str, list] = {}
+    for span in spans:
+        by_name.setdefault(span.name, []).append(span)
+    (round_span,) = by_name["compress.windows"]
+    per_window = by_name["compress.window"]
+    assert len(per_window) == len(windows) + 1
+    batched = [s for s in per_window if s.parent is not None and s.parent.span_id == round_span.context.span_id]
+    assert [s.attributes["events"] for s in batched] == [len(w.events) for w in windows]
+    assert all(s.attributes["batched"] == len(windows) for s in batched)
+    assert [s.attributes["completion_tokens"] for s in batched] == [r.completion_tokens for r in results]
+    # grounding nests under its window; the shared generation is the windows' sibling
+    window_ids = {s.context.span_id for s in per_window}
+    assert len(by_name["compress.grounding"]) == len(windows) + 1
+    assert all(g.parent.span_id in window_ids for g in by_name["compress.grounding"])
+    lm_spans = by_name["compress.lm"]
+    assert lm_spans[0].parent.span_id == round_span.context.span_id and lm_spans[0].attributes["windows"] == 3
+    assert compress_window.fallback is None

@@ -32,7 +32,7 @@ TURNS = [
     ("Aiko", "I adopted a cat named Miso yesterday."),
     ("Lena", "Our team meeting moved to Thursday at 10:00."),
 ]
-MAX_TOKENS = 96
+MAX_TOKENS = 128  # room for one complete unit of a 1-event window (SmolLM2 writes long ones)
 
 
 @pytest.fixture
@@ -87,8 +87,9 @@ async def test_service_compresses_windows_concurrently_through_llama_cpp_server(
         assert seen["max"] >= 2, seen  # the server had several of this round's windows at once
         assert stats.windows == 3 and stats.fallbacks == 0 and stats.lm_calls >= 3
         units = await service.list_memories(Scope(user_id="ann"))
-        # every event restated by a unit of its own window (results matched to their windows, in order)
-        assert sorted(i for u in units for i in u.source_event_ids) == ["conc/0", "conc/1", "conc/2"]
+        # every event restated by a unit of its own window (results matched to their windows, in order;
+        # an event may have several); the grounding check below catches a unit matched to another window
+        assert sorted({i for u in units for i in u.source_event_ids}) == ["conc/0", "conc/1", "conc/2"]
         lm_units = [u for u in units if u.compressor == "openai"]
         assert lm_units, [(u.compressor, u.text) for u in units]
         stored = {e.event_id: e for e in await service.list_events(Scope(user_id="ann"))}

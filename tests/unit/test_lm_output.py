@@ -79,3 +79,20 @@ def test_cached_units_are_repointed_to_the_new_window_ids() -> None:
     assert decoded[0].draft.source_event_ids == ["b0", "b2"]
     assert (decoded[0].compressor, decoded[0].version) == ("llama_cpp", "p1:m")
     assert decode(payload, window("c", ("one",))) is None  # positions outside the window: not this entry
+
+
+def test_repetition_guard_stops_once_a_units_text_repeats_before_the_unit_is_written() -> None:
+    from compressors.lm.compressor import RepetitionGuard
+
+    first = '{"units":[{"source":[1],"text":"Ann likes \\"green\\" tea.","kind":"fact"}'
+    guard = RepetitionGuard(max_units=6)
+    assert not guard.should_stop(first)
+    assert not guard.should_stop(first + ',{"source":[2],"text":"Ann likes')  # text not closed yet
+    assert not guard.should_stop(first + ',{"source":[2],"text":"Ann likes \\"green\\" tea at noon."')
+    # a closed text equal to an earlier unit's (case and spacing aside) stops at once
+    repeat = first + ',{"source":[2],"text":"ann likes  \\"green\\" tea."'
+    assert RepetitionGuard(max_units=6).should_stop(repeat)
+    assert [u.text for u in parse_answer(repeat)] == ['Ann likes "green" tea.']  # the complete unit is kept
+    # a complete repeat, and too many units, stop as before
+    assert RepetitionGuard(max_units=6).should_stop(first + ',{"source":[2],"text":"Ann likes \\"green\\" tea.","kind":"fact"}')
+    assert RepetitionGuard(max_units=1).should_stop(first + ',{"source":[2],"text":"Bo drinks coffee.","kind":"fact"}')
