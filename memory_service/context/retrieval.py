@@ -171,7 +171,7 @@ class HybridRetriever:
             tracing.traced("context.candidates.dense", self._dense(embedding, index, k, allowed)),
             tracing.traced(
                 "context.candidates.lexical",
-                self.store.search.lexical(scope, search_terms(query, analysis), k, include_closed),
+                self.store.search.lexical(scope, search_terms(query, analysis), k, include_closed, len(allowed)),
             ),
             tracing.traced(
                 "context.candidates.entity",
@@ -213,7 +213,7 @@ class HybridRetriever:
                 top_units = await self._load_units(scope.tenant, top)
                 extra = expansion_terms([top_units[i] for i in top if i in top_units], analysis.terms)
                 if extra:
-                    found = await self.store.search.lexical(scope, extra, k, include_closed)
+                    found = await self.store.search.lexical(scope, extra, k, include_closed, len(allowed))
                     second_lexical = {i: score for i, score in found if not include_closed or i in allowed.members}
                     pool.update(dict.fromkeys(second_lexical))
             timings["expand_ms"] = (time.perf_counter() - started) * 1000

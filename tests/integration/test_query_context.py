@@ -443,9 +443,14 @@ async def test_a_term_past_the_postings_budget_alone_is_ranked_over_its_newest_m
     assert len(gardens) == 12
     everything = await store.search.lexical(scope, ["garden"], 50)
     assert sorted(i for i, _ in everything) == sorted(gardens)  # under the budget: every match is ranked
-    store.search.max_postings = 5
+    store.search.max_postings = 6
+    store.search.newest_postings = 5
     store.search._pg_frequencies = None
     found = await store.search.lexical(scope, ["garden"], 50)
     assert sorted(i for i, _ in found) == sorted(gardens[:5])  # the scope's newest five, not the other user's
     assert [score for _, score in found] == sorted((score for _, score in found), reverse=True)
     assert [i for i, _ in await store.search.lexical(scope, ["garden"], 2)] == [i for i, _ in found][:2]
+    # Given the scope's size, PostgreSQL first looks among the recent ids only (`_recent_span`),
+    # and everywhere when too few are there: the same answers either way.
+    assert await store.search.lexical(scope, ["garden"], 3, scope_units=12) == found[:3]
+    assert await store.search.lexical(scope, ["garden"], 50, scope_units=10**6) == found
