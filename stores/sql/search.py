@@ -94,11 +94,13 @@ class UnitSearch:
                 span = await self._recent_span(postings, scope_units)
                 if span is not None:
                     recent = matching + " AND u.id >= (SELECT max(id) FROM memory_units) - :span"
-                    async with self.engine.connect() as conn:
-                        rows = (await conn.execute(text(newest.format(matching=recent)), {**params, "span": span})).all()
-                    if len(rows) >= k:
-                        return [(int(r[0]), float(r[1])) for r in rows]
+                    found = await self._scored(newest.format(matching=recent), {**params, "span": span})
+                    if len(found) >= k:
+                        return found
                 sql = newest.format(matching=matching)  # no span, or too few matches inside it
+        return await self._scored(sql, params)
+
+    async def _scored(self, sql: str, params: dict[str, Any]) -> list[tuple[int, float]]:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(text(sql), params)).all()
         return [(int(r[0]), float(r[1])) for r in rows]
