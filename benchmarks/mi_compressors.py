@@ -45,6 +45,7 @@ from memory_service.eval import locomo  # noqa: E402
 from memory_service.eval.compression_recall import compression_recall  # noqa: E402
 from memory_service.ingest.offline import file_windows, render_compression, render_context, sample_windows  # noqa: E402
 from memory_service.settings import Settings  # noqa: E402
+from memory_service.tokens import count_tokens  # noqa: E402
 
 console = Console(stderr=True)
 DEFAULT_COMPRESSORS = ["identity", "extractive", "truncate", "llama_cpp"]
@@ -76,11 +77,17 @@ class CompressionFile:
                                 "fallback": int(result.fallback is not None)}
 
 
-def load_set(path: Path, size: int, overlap: int, n: int, seed: int) -> tuple[list[CompressionWindow], list[locomo.Question]]:
+def load_set(path: Path, size: int, overlap: int, n: int, seed: int,
+             max_tokens: int | None = None) -> tuple[list[CompressionWindow], list[locomo.Question]]:
+    """N windows drawn from the file; with `max_tokens`, only from windows whose rendered text
+    is at most that many tokens (the N x N scoring costs N^2 times the mean compression)."""
     samples = locomo.load(path)
     events = [e for s in samples for e in locomo.sample_events(s)]
     questions = [q for s in samples for q in locomo.sample_questions(s)]
-    sampled = sample_windows(file_windows(events, size, overlap), n, seed)
+    scoped = file_windows(events, size, overlap)
+    if max_tokens:
+        scoped = [(scope, [w for w in ws if count_tokens(render_context(w)) <= max_tokens]) for scope, ws in scoped]
+    sampled = sample_windows(scoped, n, seed)
     windows = [w for _, ws in sampled for w in ws]
     for w in windows:
         w.recent_units = []  # each window on its own, the same for every compressor
@@ -105,7 +112,8 @@ def row(name: str, n: int, contexts: list[str], outputs: list[str], logp: np.nda
 def run_set(label: str, path: Path, args: argparse.Namespace, backends: dict[str, Compressor],
             scorer: LlamaCppScorer, cache: CompressionFile) -> dict[str, Any]:
     size = dict(args.windows).get(label, args.window_size)
-    windows, questions = load_set(path, size, args.window_overlap, args.sample, args.seed)
+    cap = dict(args.max_tokens).get(label)
+    windows, questions = load_set(path, size, args.window_overlap, args.sample, args.seed, cap)
     n = len(windows)
     lm_n = min(n, args.lm_windows or n)
     contexts = [render_context(w) for w in windows]
@@ -148,7 +156,7 @@ def run_set(label: str, path: Path, args: argparse.Namespace, backends: dict[str
     at_m = []
     if part and lm_n < n:
         at_m = [row(k, lm_n, contexts, outputs[k], matrices[k], scorer, windows, questions, stats[k]) for k in backends]
-    return {"set": label, "path": str(path), "window_size": size, "windows": n, "lm_windows": lm_n,
+    return {"set": label, "path": str(path), "window_size": size, "max_window_tokens": cap, "windows": n, "lm_windows": lm_n,
             "score_seconds": round(full_seconds, 1), "lm_score_seconds": round(part_seconds, 1),
             "results": rows, "results_at_lm_windows": at_m}
 
@@ -193,9 +201,12 @@ def main() -> None:
     parser.add_argument("--window-size", type=int, default=Settings().window_size)
     parser.add_argument("--window", action="append", default=[], type=lambda s: (s.split("=")[0], int(s.split("=")[1])),
                         dest="windows", metavar="NAME=EVENTS", help="window size for one set")
+    parser.add_argument("--max-tokens", action="append", default=[], type=lambda s: (s.split("=")[0], int(s.split("=")[1])),
+                        metavar="NAME=TOKENS", help="draw one set's windows only among those of at most TOKENS tokens")
     parser.add_argument("--window-overlap", type=int, default=0, help="overlap events (shown, not compressed; not scored)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--batch-tokens", type=int, default=None, help="tokens per scoring decode (256 was fastest on 2 CPU cores)")
     parser.add_argument("--scorer-context", type=int, default=4096, help="proxy context: prompt + longest output")
     parser.add_argument("--cache", type=Path, default=None, help="compressions kept here between runs (JSON)")
     parser.add_argument("--out", type=Path, default=None)
@@ -205,7 +216,8 @@ def main() -> None:
     names = args.compressors or DEFAULT_COMPRESSORS
     backends = {n: create_compressor(n, **settings.compressor_options()) for n in names}
     native = [n for n in names if is_native(n)]
-    scorer = LlamaCppScorer(context_tokens=args.scorer_context, threads=settings.llm_threads)
+    scorer = LlamaCppScorer(context_tokens=args.scorer_context, threads=settings.llm_threads,
+                            batch_tokens=args.batch_tokens)
     cache = CompressionFile(args.cache)
     results = []
     for spec in args.sets:

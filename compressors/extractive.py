@@ -288,8 +288,7 @@ class ExtractiveCompressor:
     def _text_unit(self, event: Event, known: list[str]) -> MemoryUnitDraft | None:
         speaker = event.speaker_name
         sentences = self._select(self._sentences(event, speaker))
-        caption = event.metadata.get("blip_caption") if isinstance(event.metadata, dict) else None
-        caption = _truncate(" ".join(caption.split()), MAX_CAPTION_CHARS) if isinstance(caption, str) else ""
+        caption = _truncate(event.caption, MAX_CAPTION_CHARS)
         if not sentences and not caption:
             return None
         if sentences:

@@ -125,9 +125,6 @@ class Evidence:
                 texts.append(rewritten)
             if when is not None:
                 resolved.append(when.date())
-            caption = event.metadata.get("blip_caption") if isinstance(event.metadata, dict) else None
-            if isinstance(caption, str):
-                texts.append(caption)
             for label in (event.speaker, event.role, event.agent_id, event.user_id, event.tool and event.tool.name):
                 if label:
                     texts.append(str(label))

@@ -1,6 +1,7 @@
 """Two reference compressors that bracket the real ones when they are measured (MI, eval).
 
-- `identity`: the raw window, one unit per event ("speaker: text", tool calls written out).
+- `identity`: the raw window, one unit per event ("speaker: text", an image's caption and
+  tool calls written out).
   Nothing is lost, so it is the upper reference.
 - `truncate`: each event's raw text cut to the token count of the unit `extractive` makes
   of it (cl100k tokens; an event extractive drops is dropped). The same budget as
@@ -25,7 +26,7 @@ def raw_text(event: Event) -> str:
 
 class IdentityCompressor:
     name = "identity"
-    version = "1"
+    version = "2"  # 2: an image's caption is part of the event's text
 
     def __init__(self, **_: Any) -> None:
         pass
@@ -40,7 +41,7 @@ class IdentityCompressor:
 
 class TruncationCompressor:
     name = "truncate"
-    version = "1"
+    version = "2"
 
     def __init__(self, **options: Any) -> None:
         self.extractive = ExtractiveCompressor(**options)

@@ -153,9 +153,17 @@ class Event(BaseModel):
             return f"tool {self.tool.name}"
         return self.role
 
+    @property
+    def caption(self) -> str:
+        """The caption of an image the event shares (`metadata["blip_caption"]`), or ""."""
+        caption = self.metadata.get("blip_caption") if isinstance(self.metadata, dict) else None
+        return " ".join(caption.split()) if isinstance(caption, str) else ""
+
     def full_text(self) -> str:
-        """Everything the event says, as one string (content plus tool call)."""
+        """Everything the event says, as one string (content, an image's caption, a tool call)."""
         parts = [self.content] if self.content else []
+        if self.caption:
+            parts.append(f"(shares an image: {self.caption})")
         if self.tool is not None:
             parts.append(f"{self.tool.name}({json.dumps(self.tool.arguments, sort_keys=True, default=str)})")
             if self.tool.result is not None:

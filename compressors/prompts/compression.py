@@ -93,9 +93,8 @@ def event_text(event: Event) -> str:
     """What the model reads of one event: the content with dates resolved, an image caption, a tool call."""
     content, _ = resolve_relative_dates(event.content, event.timestamp) if event.content else ("", None)
     parts = [content] if content else []
-    caption = event.metadata.get("blip_caption") if isinstance(event.metadata, dict) else None
-    if isinstance(caption, str) and caption.strip():
-        parts.append(f"(shares an image: {caption.strip()})")
+    if event.caption:
+        parts.append(f"(shares an image: {event.caption})")
     if event.tool is not None:
         arguments = json.dumps(event.tool.arguments, ensure_ascii=False, default=str)
         call = f"called tool {event.tool.name} with {arguments}"

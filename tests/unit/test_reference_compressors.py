@@ -31,6 +31,17 @@ def test_identity_keeps_every_event_raw() -> None:
     assert raw_text(w.events[0]) == drafts[0].text
 
 
+def test_identity_and_the_mi_context_carry_an_image_caption_like_the_compressors_see_it() -> None:
+    from memory_service.ingest.offline import render_context
+
+    event = make_event("Look at this!", metadata={"blip_caption": "a  photo of a red\nkayak"})
+    w = CompressionWindow(events=[event])
+    (identity,) = create_compressor("identity").compress(w)
+    assert identity.text == "Caroline: Look at this!\n(shares an image: a photo of a red kayak)"
+    assert "a photo of a red kayak" in render_context(w)
+    assert "a photo of a red kayak" in ExtractiveCompressor().compress(w)[0].text
+
+
 def test_truncate_spends_extractive_budget_on_the_raw_text_prefix() -> None:
     w = window(LONG, "The meeting moved to Friday at 10 in room B.")
     extractive = ExtractiveCompressor().compress(w)
