@@ -22,6 +22,7 @@ import numpy as np
 
 from memory_service.consolidate import statements as st
 from memory_service.consolidate.candidates import Neighbours, neighbours
+from memory_service.consolidate.reading import StatementReader
 from memory_service.consolidate.rules import HeuristicJudge, SupersessionJudge, compatible_duplicates, restates
 from memory_service.domain import MemoryUnit, MemoryUnitDraft, Scope
 from memory_service.index.embedding import Embedder, from_bytes, to_bytes
@@ -113,8 +114,8 @@ class Consolidator:
         # Two units stating the same value of the same attribute of one subject merge only
         # this alike: a long unit that also states it says more, and must stay.
         self.statement_merge_floor = statement_merge_floor
-        self._categories: tuple[list[str], np.ndarray] | None = None
-        self._category_cache: dict[str, str | None] = {}
+        # Favourite categories are guessed with the embedder; `rebuild.py` reads stored units alike.
+        self.reader = StatementReader(embedder)
 
     async def consolidate(self, owner: Scope) -> ConsolidationReport:
         """Consolidate the units of one owner (tenant + user_id/agent_id, all sessions).
@@ -220,29 +221,8 @@ class Consolidator:
         return stated
 
     def statements(self, unit: MemoryUnit) -> list[st.Statement]:
-        """The unit's subject-attribute-value statements (`statements.extract`), favourites
-        categorised by the embedder."""
-        return st.extract(unit.text, unit.persons, self._categorize)
-
-    def _categorize(self, text: str) -> str | None:
-        """A guess at a favourite's category from its value ("tacos" -> food), when one is near enough.
-
-        MiniLM knows common things (colours, sports, drinks) better than dishes, so a guess
-        only pairs updates (`statements.compare`); it never keeps equal values apart."""
-        key = text.lower().strip()
-        if key in self._category_cache:
-            return self._category_cache[key]
-        if self._categories is None:
-            names = list(st.FAVORITE_CATEGORIES)
-            # Phrased alike on both sides: "my favorite food" / "my favorite is ramen" compare
-            # better than a bare word with a description.
-            self._categories = names, np.asarray(self.embedder.embed([f"my favorite {n}" for n in names]))
-        names, vectors = self._categories
-        scores = vectors @ np.asarray(self.embedder.embed([f"my favorite is {text}"]))[0]
-        best = int(np.argmax(scores))
-        found = names[best] if float(scores[best]) >= 0.5 else None
-        self._category_cache[key] = found
-        return found
+        """The unit's subject-attribute-value statements (`StatementReader.statements`)."""
+        return self.reader.statements(unit)
 
     def _merge_and_supersede(
         self,
