@@ -152,7 +152,8 @@ class Consolidator:
             report.judge = {k: int(v) for k, v in vars(stats).items()}
         if plan.claim:
             await self.store.consolidation.apply(
-                owner.tenant, plan.claim, plan.merges, plan.closures, statements=plan.statement_keys
+                owner.tenant, plan.claim, plan.merges, plan.closures,
+                statements=plan.statement_keys, statements_version=st.STATEMENT_KEYS_VERSION,
             )
         report.timings_ms["merge_supersede"] = _ms_since(started)
         started = time.perf_counter()

@@ -624,6 +624,14 @@ def _same_kind(a: Statement, b: Statement, same_value: bool) -> bool:
     return (a.category or a.guess) == (b.category or b.guess)
 
 
+# The version of what `extract` and `keys` make of a unit's text, recorded per tenant with the keys
+# stored in `unit_statements` (`stores/sql/statement_keys.py`, migration 0011). Bump it whenever a
+# change gives a stored unit other keys (a new frame, alias or canonical form): `memory-service
+# doctor` then reports stores keyed by an older derivation, and `memory-service consolidate
+# --rebuild-statements` re-derives their keys. 0 is "written before versions were recorded".
+STATEMENT_KEYS_VERSION = 1
+
+
 def keys(statements: Iterable[Statement]) -> list[str]:
     """The distinct `subject|attribute` keys, aliases included (`Statement.also`): what units are matched on."""
     return sorted({k for s in statements for k in s.all_keys})

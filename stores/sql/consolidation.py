@@ -21,6 +21,7 @@ from stores.sql.changes import log_upserts
 from stores.sql.engine import session_factory
 from stores.sql.rows import NewUnit, chunks, insert_units, unit_from_row
 from stores.sql.scoping import owned_by
+from stores.sql.statement_keys import keep_first_version
 from stores.sql.tables import MemoryUnitRow, UnitStatementRow
 
 
@@ -135,11 +136,13 @@ class Consolidation:
         closures: Sequence[UnitClosure] = (),
         new_units: Sequence[NewUnit] = (),
         statements: Sequence[tuple[int, str]] = (),
+        statements_version: int | None = None,
     ) -> list[MemoryUnit]:
         """Apply one consolidation step atomically; returns the new units.
 
         `statements` are `(unit id, subject|attribute key)` rows of the claimed units, for
-        `stating` to find them later.
+        `stating` to find them later; `statements_version` is the derivation that made them,
+        recorded for a tenant that has no version yet (`statement_keys.keep_first_version`).
 
         `claim_ids` (the units this step examined for the first time) must all still be
         unconsolidated, and every unit it merges into or closes must still be valid;
@@ -181,6 +184,8 @@ class Consolidation:
                     UnitStatementRow.__table__.insert(),
                     [{"tenant": tenant, "key": key, "unit_id": unit_id} for unit_id, key in rows_of_keys],
                 )
+            if claim_ids and statements_version is not None:
+                await keep_first_version(session, tenant, statements_version)
             for merge in merges:
                 row = rows[merge.unit_id]
                 row.source_event_ids = list(dict.fromkeys([*row.source_event_ids, *merge.event_ids]))

@@ -138,10 +138,27 @@ class UnitStatementRow(Base):
     """
 
     __tablename__ = "unit_statements"
+    # A unit's rows, for deleting them (a unit's erasure, a key rebuild): migration 0011.
+    __table_args__ = (Index("ix_unit_statements_unit", "tenant", "unit_id"),)
 
     tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     unit_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+
+class StatementKeyVersionRow(Base):
+    """Per tenant, the oldest statement-key derivation (`statements.STATEMENT_KEYS_VERSION`) that may
+    have written its `unit_statements` rows (migration 0011; 0: written before versions were recorded).
+
+    Consolidation records its version for a tenant that has no row yet; rebuilding a whole tenant's
+    keys (`stores/sql/statement_keys.py`) sets it; `memory-service doctor` reports tenants below the code's.
+    """
+
+    __tablename__ = "statement_key_versions"
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class UnitChangeRow(Base):
