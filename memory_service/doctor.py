@@ -95,6 +95,36 @@ async def check_database(settings: Settings) -> Check:
     return Check("database", "fail", f"{shown} is at revision {current}, unknown to this version (newer code wrote it?)")
 
 
+REBUILD_COMMAND = "memory-service consolidate --rebuild-statements"
+
+
+async def check_statement_keys(settings: Settings) -> Check:
+    """Whether the statement keys consolidation finds old units by were derived by this version's
+    rules (`statements.STATEMENT_KEYS_VERSION`); run once the database is at head."""
+    from memory_service.consolidate.statements import STATEMENT_KEYS_VERSION
+    from stores.sql.engine import create_engine
+    from stores.sql.statement_keys import StatementKeyTable
+    from stores.sql.store import SqlStore
+
+    store = SqlStore(create_engine(settings.sql_url))  # not `open`: the doctor migrates nothing
+    try:
+        stale = await StatementKeyTable(store).stale_tenants(STATEMENT_KEYS_VERSION)
+    except Exception as exc:
+        return Check("statements", "fail", f"cannot read statement key versions ({_short(exc)})", required=False)
+    finally:
+        await store.close()
+    if not stale:
+        return Check("statements", "ok", f"statement keys at derivation version {STATEMENT_KEYS_VERSION}", required=False)
+    names = ", ".join(list(stale)[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+    fix = f"{REBUILD_COMMAND} --tenant {next(iter(stale))}" if len(stale) == 1 else f"{REBUILD_COMMAND} --all-tenants"
+    return Check(
+        "statements", "warn",
+        f"statement keys of {len(stale)} tenant(s) ({names}) were derived by version {min(stale.values())}, "
+        f"this code's is {STATEMENT_KEYS_VERSION}: updates cannot find their older memories; run `{fix}`",
+        required=False,
+    )
+
+
 async def check_redis(settings: Settings) -> Check:
     if not settings.redis_url:
         return Check("redis", "ok", "not configured: jobs run in process (embedded mode)", required=False)
@@ -314,10 +344,10 @@ async def _timed(name: str, check: Callable[[], Awaitable[Check]]) -> Check:
 
 
 async def run_checks(settings: Settings) -> list[Check]:
-    checks = [
-        await _timed("database", lambda: check_database(settings)),
-        await _timed("redis", lambda: check_redis(settings)),
-    ]
+    checks = [await _timed("database", lambda: check_database(settings))]
+    if checks[0].status == "ok":  # at head: the version table is there
+        checks.append(await _timed("statements", lambda: check_statement_keys(settings)))
+    checks.append(await _timed("redis", lambda: check_redis(settings)))
     embedding, dim = await asyncio.to_thread(check_embedding, settings)
     checks.append(await asyncio.to_thread(check_faiss, settings, dim))
     checks.append(await asyncio.to_thread(check_gpu))

@@ -1,5 +1,6 @@
-"""`memory-service ingest`, `consolidate` and `retry`: put a file into memory, consolidate an owner,
-compress again what an LM failed on. Each opens the service on the configured database, without its job runner."""
+"""`memory-service ingest`, `consolidate` and `retry`: put a file into memory, consolidate an owner (or
+rebuild the statement keys consolidation finds old units by), compress again what an LM failed on.
+Each opens the service (a rebuild: the store and the embedder) on the configured database, without its job runner."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import typer
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from memory_service.auth import InvalidTenant, check_tenant
 from memory_service.cli.common import InputFormat, err, fail, load_events, out, run, settings_with
-from memory_service.domain import Scope
+from memory_service.consolidate.rebuild import NothingToRebuild, RebuildReport, rebuild_with_settings
+from memory_service.domain import DEFAULT_TENANT, Scope
 from memory_service.ingest.events import check_limits
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
@@ -66,10 +69,31 @@ def ingest(
 def consolidate(
     user_id: Annotated[str | None, typer.Option("--user-id")] = None,
     agent_id: Annotated[str | None, typer.Option("--agent-id")] = None,
+    tenant: Annotated[str | None, typer.Option("--tenant", help=f"The owner's tenant (default {DEFAULT_TENANT!r}).")] = None,
+    rebuild_statements: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild-statements",
+            help="Only re-derive the statement keys of consolidated units (of the owner, the --tenant, or "
+            "--all-tenants) with this version's rules, so updates find old memories; changes no memory.",
+        ),
+    ] = False,
+    all_tenants: Annotated[bool, typer.Option("--all-tenants", help="With --rebuild-statements: every tenant.")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Units per transaction of a rebuild.")] = 1000,
 ) -> None:
     """Consolidate one owner's memories now: merge duplicates, close superseded facts, summarise."""
+    if tenant is not None:
+        try:
+            check_tenant(tenant)
+        except InvalidTenant as exc:
+            fail(str(exc), 2)
+    if rebuild_statements:
+        _rebuild_statements(tenant, user_id, agent_id, all_tenants, batch_size)
+        return
+    if all_tenants:
+        fail("--all-tenants goes with --rebuild-statements only", 2)
     try:
-        owner = Scope(user_id=user_id, agent_id=agent_id)
+        owner = Scope(tenant=tenant or DEFAULT_TENANT, user_id=user_id, agent_id=agent_id)
     except ValidationError:
         fail("scope missing: give --user-id or --agent-id")
 
@@ -89,6 +113,38 @@ def consolidate(
         }
 
     out.print_json(json.dumps(run(_consolidate)))
+
+
+def _rebuild_statements(
+    tenant: str | None, user_id: str | None, agent_id: str | None, all_tenants: bool, batch_size: int
+) -> None:
+    """`consolidate --rebuild-statements`: the keys of an owner, a tenant or every tenant."""
+    owner = None
+    if all_tenants:
+        if tenant or user_id or agent_id:
+            fail("--all-tenants takes no --tenant, --user-id or --agent-id", 2)
+    elif user_id or agent_id:
+        owner = Scope(tenant=tenant or DEFAULT_TENANT, user_id=user_id, agent_id=agent_id)
+    elif tenant is None:
+        fail("nothing to rebuild: give --tenant, --user-id/--agent-id or --all-tenants")
+
+    async def _rebuild() -> RebuildReport:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+        ) as progress:
+            task = progress.add_task("rebuilding statement keys", total=None)
+            return await rebuild_with_settings(
+                Settings(), tenant=None if owner else tenant, owner=owner, batch_size=batch_size,
+                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+
+    try:
+        report = run(_rebuild)
+    except NothingToRebuild as exc:
+        fail(str(exc))
+    out.print_json(json.dumps({
+        "units": report.units, "keys": report.keys, "version": report.version, "tenants_marked": report.tenants_marked
+    }))
 
 
 def retry(

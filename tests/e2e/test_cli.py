@@ -114,3 +114,48 @@ def test_ingest_jsonl_and_bad_input(tmp_path: Path) -> None:
     answer = cli(data_dir, "context", "When does the flight to Oslo leave?", "--user-id", "u")
     assert answer.returncode == 0 and "Oslo" in answer.stdout
     assert count_events(data_dir) == 2
+
+
+def test_rebuilding_the_statement_keys_of_a_store_consolidated_before_they_existed(tmp_path: Path) -> None:
+    from alembic import command
+
+    from stores.sql.engine import alembic_config
+
+    data_dir = tmp_path / "data"
+    old = tmp_path / "old.jsonl"
+    old.write_text(json.dumps({"event_id": "m1", "user_id": "maya", "role": "user", "speaker": "Maya",
+                               "content": "I work as a paramedic at City General.", "timestamp": "2024-02-01T09:00:00Z"}) + "\n")
+    assert cli(data_dir, "ingest", str(old)).returncode == 0
+    assert json.loads(cli(data_dir, "consolidate", "--user-id", "maya").stdout)["examined"] == 1
+    # The store as the code before migration 0007 left it (units consolidated, no keys), then upgraded.
+    config = alembic_config()
+    config.set_main_option("sqlalchemy.url", f"sqlite:///{data_dir / 'memory.db'}")
+    command.downgrade(config, "0006")
+    assert cli(data_dir, "migrate").returncode == 0
+
+    stale = cli(data_dir, "doctor", "--json")
+    assert stale.returncode == 0, stale.stderr
+    check = next(c for c in json.loads(stale.stdout)["checks"] if c["name"] == "statements")
+    assert check["status"] == "warn" and "--rebuild-statements --tenant local" in check["detail"]
+
+    unknown = cli(data_dir, "consolidate", "--rebuild-statements", "--tenant", "acme")
+    assert unknown.returncode == 1 and "unknown tenant 'acme'" in unknown.stderr and not unknown.stdout
+    rebuilt = cli(data_dir, "consolidate", "--rebuild-statements", "--tenant", "local")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert json.loads(rebuilt.stdout) == {"units": 1, "keys": 2, "version": 1, "tenants_marked": ["local"]}
+    assert "rebuilding statement keys" in rebuilt.stderr  # rich's progress, on stderr
+    with sqlite3.connect(data_dir / "memory.db") as conn:
+        assert sorted(k for (k,) in conn.execute("SELECT key FROM unit_statements")) == ["maya|employer", "maya|occupation"]
+    fixed = json.loads(cli(data_dir, "doctor", "--json").stdout)
+    assert next(c for c in fixed["checks"] if c["name"] == "statements")["status"] == "ok"
+
+    new = tmp_path / "new.jsonl"
+    new.write_text(json.dumps({"event_id": "m2", "user_id": "maya", "role": "user", "speaker": "Maya",
+                               "content": "Northwind took me on as a pharmacist, today was day one.",
+                               "timestamp": "2024-03-02T09:00:00Z"}) + "\n")
+    assert cli(data_dir, "ingest", str(new)).returncode == 0
+    report = json.loads(cli(data_dir, "consolidate", "--user-id", "maya").stdout)
+    assert report["examined"] == 1 and report["superseded"] == 1  # the old job is closed by the new one
+    answer = cli(data_dir, "context", "What is Maya's job?", "--user-id", "maya", "--json")
+    texts = [u["text"] for u in json.loads(answer.stdout)["units"]]
+    assert any("pharmacist" in t for t in texts) and not any("paramedic" in t for t in texts)

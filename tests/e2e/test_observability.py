@@ -163,7 +163,10 @@ def test_doctor_on_healthy_and_broken_configs(tmp_path: Path, pg_url: str) -> No
     report = json.loads(healthy.stdout)
     by_name = {c["name"]: c for c in report["checks"]}
     assert report["ok"] is True
-    assert set(by_name) == {"database", "redis", "faiss", "gpu", "embedding", "compressor", "tokenizer", "llama.cpp"}
+    assert set(by_name) == {
+        "database", "statements", "redis", "faiss", "gpu", "embedding", "compressor", "tokenizer", "llama.cpp"
+    }
+    assert by_name["statements"]["status"] == "ok" and by_name["statements"]["required"] is False
     assert by_name["llama.cpp"]["status"] == "info" and "CPU :" in by_name["llama.cpp"]["detail"]
     assert by_name["database"]["status"] == "ok" and "migrations at head" in by_name["database"]["detail"]
     assert by_name["embedding"]["status"] == "ok" and "dim 384" in by_name["embedding"]["detail"]
