@@ -30,6 +30,7 @@ it only pairs an update with a favourite of the guessed category.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -632,9 +633,24 @@ def _same_kind(a: Statement, b: Statement, same_value: bool) -> bool:
 STATEMENT_KEYS_VERSION = 1
 
 
+# The longest key `unit_statements.key` holds (String(300)). A tool call's subject carries all its
+# arguments, so a longer key keeps its head and ends in a digest of the whole: still one key per
+# statement, the same on every write and lookup, and never a failed insert on PostgreSQL.
+MAX_KEY_CHARS = 300
+_DIGEST_CHARS = 16
+
+
+def storable_key(key: str) -> str:
+    if len(key) <= MAX_KEY_CHARS:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:_DIGEST_CHARS]
+    return f"{key[: MAX_KEY_CHARS - _DIGEST_CHARS - 1]}#{digest}"
+
+
 def keys(statements: Iterable[Statement]) -> list[str]:
-    """The distinct `subject|attribute` keys, aliases included (`Statement.also`): what units are matched on."""
-    return sorted({k for s in statements for k in s.all_keys})
+    """The distinct `subject|attribute` keys, aliases included (`Statement.also`): what units are
+    matched on, each at most `MAX_KEY_CHARS` long (`storable_key`)."""
+    return sorted({storable_key(k) for s in statements for k in s.all_keys})
 
 
 # Head nouns that name what kind of thing a name is: "the billing service" is "billing".

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from memory_service.consolidate.statements import Statement, compare, extract, keys, other_subjects
+from memory_service.consolidate.statements import (
+    MAX_KEY_CHARS,
+    Statement,
+    compare,
+    extract,
+    keys,
+    other_subjects,
+    storable_key,
+)
 
 
 def facts(text: str, persons: tuple[str, ...] = ()) -> set[tuple[str, str, frozenset[str], bool]]:
@@ -267,3 +275,16 @@ def test_a_qualified_setting_belongs_to_what_qualifies_it() -> None:
     ledger = extract("Dev said: The port of the ledger service is 9090.")
     assert compare(billing, ledger).shared == 0
     assert other_subjects(billing, ledger) and not other_subjects(billing, extract("Dev said: billing listens on port 1."))
+
+
+def test_a_key_longer_than_its_column_keeps_its_head_and_a_digest_of_the_whole() -> None:
+    # An LM may write a tool call out in full: its subject carries every argument.
+    def call(extra: str) -> str:
+        args = ", ".join(f"host_{n:02d}=node-{n:02d}.eu-west.internal" for n in range(12))
+        return f"Ops called tool probe with {args}, {extra}; result: status=ok"
+
+    first, again, other = keys(extract(call("mode=full"))), keys(extract(call("mode=full"))), keys(extract(call("mode=fast")))
+    assert len(first) == 1 and len(first[0]) == MAX_KEY_CHARS and "#" in first[0]
+    assert first[0].startswith("tool probe(host_00=node-00")
+    assert first == again and first != other  # stable, and calls that differ only at the end stay apart
+    assert storable_key("maya|residence") == "maya|residence"
