@@ -13,6 +13,12 @@ compressor: the estimate in bits with a 95% bootstrap interval, the log N bound,
 output token, output tokens, and the text metrics of `memory_service.eval.compression_recall`
 (content and answer-token recall of the compressions themselves, no retrieval).
 
+Beside it, the prior gain of each compressor (`compressors.mi.prior_gain`): the mean bits its
+window adds to the proxy's log-likelihood of its compression over the same prompt with no
+events. It needs 2N scorings, not N^2, and is not bounded by log N; `--no-contrastive` computes
+only it, for full-size windows where N^2 scorings do not fit. `--max-tokens NAME=T` draws a
+set's windows only among those of at most T tokens (reported: windows in the file, eligible).
+
 `--lm-windows M` compresses only the first M sampled windows with the LM compressors (the
 slow ones); they are then estimated at N=M, and every other compressor is reported at N=M
 too, from the same score matrix (its M x M block), so that the ranking at equal N is there.
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import math
 import sys
@@ -39,7 +46,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.output import emit  # noqa: E402
 from compressors.base import Compressor, compress_window, create_compressor, is_native  # noqa: E402
 from compressors.lm.scoring import LlamaCppScorer  # noqa: E402
-from compressors.mi import estimate_mi, logprob_matrices  # noqa: E402
+from compressors.mi import (  # noqa: E402
+    estimate_mi,
+    logprob_matrices,
+    own_and_prior_logprobs,
+    paired_difference,
+    prior_gain,
+    prior_logprobs,
+)
 from memory_service.domain import CompressionWindow  # noqa: E402
 from memory_service.eval import locomo  # noqa: E402
 from memory_service.eval.compression_recall import compression_recall  # noqa: E402
@@ -78,42 +92,69 @@ class CompressionFile:
 
 
 def load_set(path: Path, size: int, overlap: int, n: int, seed: int,
-             max_tokens: int | None = None) -> tuple[list[CompressionWindow], list[locomo.Question]]:
-    """N windows drawn from the file; with `max_tokens`, only from windows whose rendered text
-    is at most that many tokens (the N x N scoring costs N^2 times the mean compression)."""
+             max_tokens: int | None = None) -> tuple[list[CompressionWindow], list[locomo.Question], dict[str, int]]:
+    """N windows drawn from the file, its questions, and how many windows it has (`in_file`) and
+    could be drawn (`eligible`): with `max_tokens`, only windows whose rendered text is at most
+    that many tokens (the N x N scoring costs N^2 times the mean compression)."""
     samples = locomo.load(path)
     events = [e for s in samples for e in locomo.sample_events(s)]
     questions = [q for s in samples for q in locomo.sample_questions(s)]
     scoped = file_windows(events, size, overlap)
+    counts = {"in_file": sum(len(ws) for _, ws in scoped)}
     if max_tokens:
         scoped = [(scope, [w for w in ws if count_tokens(render_context(w)) <= max_tokens]) for scope, ws in scoped]
+    counts["eligible"] = sum(len(ws) for _, ws in scoped)
     sampled = sample_windows(scoped, n, seed)
     windows = [w for _, ws in sampled for w in ws]
     for w in windows:
         w.recent_units = []  # each window on its own, the same for every compressor
-    return windows, questions
+    return windows, questions, counts
 
 
-def row(name: str, n: int, contexts: list[str], outputs: list[str], logp: np.ndarray, scorer: LlamaCppScorer,
-        windows: list[CompressionWindow], questions: list[locomo.Question], extra: dict[str, Any]) -> dict[str, Any]:
-    e = estimate_mi(contexts[:n], outputs[:n], scorer, logp[:n, :n])
-    return {
+def row(name: str, n: int, contexts: list[str], outputs: list[str], logp: np.ndarray | None, own: np.ndarray,
+        prior: np.ndarray, scorer: LlamaCppScorer, windows: list[CompressionWindow], questions: list[locomo.Question],
+        extra: dict[str, Any]) -> dict[str, Any]:
+    out_tokens = [len(scorer.text_tokens(z)) for z in outputs[:n]]
+    in_tokens = [len(scorer.text_tokens(x)) for x in contexts[:n]]
+    gain = prior_gain(own[:n], prior[:n], out_tokens)
+    result: dict[str, Any] = {
         "compressor": name, "n": n,
-        "mi_bits": round(e.bits, 3), "ci_low_bits": round(e.ci_low_bits, 3), "ci_high_bits": round(e.ci_high_bits, 3),
-        "log_n_bits": round(math.log2(n), 3), "saturated": e.nats >= 0.99 * e.upper_bound_nats,
-        "bits_per_output_token": round(e.bits_per_output_token, 4),
-        "output_tokens": round(e.output_tokens, 1), "input_tokens": round(e.input_tokens, 1),
-        "compression_ratio": round(e.compression_ratio, 3),
-        **compression_recall(windows[:n], outputs[:n], questions).as_dict(),
-        **extra,
+        "mi_bits": None, "ci_low_bits": None, "ci_high_bits": None, "log_n_bits": round(math.log2(n), 3), "saturated": None,
+        "bits_per_output_token": None,
+        "prior_gain_bits": round(gain.bits, 3), "prior_gain_ci_low_bits": round(gain.ci_low_bits, 3),
+        "prior_gain_ci_high_bits": round(gain.ci_high_bits, 3),
+        "prior_gain_bits_per_output_token": round(gain.bits_per_output_token, 4),
+        "prior_gain_per_window_bits": [round(b, 3) for b in gain.per_item_bits],
+        "output_tokens": round(sum(out_tokens) / n, 1), "input_tokens": round(sum(in_tokens) / n, 1),
+        "compression_ratio": round(sum(out_tokens) / sum(in_tokens), 3) if sum(in_tokens) else 0.0,
     }
+    if logp is not None:
+        e = estimate_mi(contexts[:n], outputs[:n], scorer, logp[:n, :n])
+        result.update({
+            "mi_bits": round(e.bits, 3), "ci_low_bits": round(e.ci_low_bits, 3), "ci_high_bits": round(e.ci_high_bits, 3),
+            "saturated": e.nats >= 0.99 * e.upper_bound_nats, "bits_per_output_token": round(e.bits_per_output_token, 4),
+        })
+    return {**result, **compression_recall(windows[:n], outputs[:n], questions).as_dict(), **extra}
+
+
+def score(contexts: list[str], outputs: dict[str, list[str]], scorer: LlamaCppScorer, contrastive: bool,
+          tick: Any) -> tuple[dict[str, np.ndarray | None], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(N x N matrices or None, own log p(z_i|x_i), prior log p(z_i|no events)) per compressor."""
+    if not outputs:
+        return {}, {}, {}
+    if contrastive:
+        matrices: dict[str, np.ndarray | None] = dict(logprob_matrices(contexts, outputs, scorer, tick))
+        own = {k: np.diag(m) for k, m in matrices.items() if m is not None}
+        return matrices, own, prior_logprobs(outputs, scorer)
+    own, prior = own_and_prior_logprobs(contexts, outputs, scorer, tick)
+    return dict.fromkeys(outputs), own, prior
 
 
 def run_set(label: str, path: Path, args: argparse.Namespace, backends: dict[str, Compressor],
             scorer: LlamaCppScorer, cache: CompressionFile) -> dict[str, Any]:
     size = dict(args.windows).get(label, args.window_size)
     cap = dict(args.max_tokens).get(label)
-    windows, questions = load_set(path, size, args.window_overlap, args.sample, args.seed, cap)
+    windows, questions, counts = load_set(path, size, args.window_overlap, args.sample, args.seed, cap)
     n = len(windows)
     lm_n = min(n, args.lm_windows or n)
     contexts = [render_context(w) for w in windows]
@@ -145,30 +186,37 @@ def run_set(label: str, path: Path, args: argparse.Namespace, backends: dict[str
         if done[0] % 8 == 0:
             console.print(f"{label}: scored {done[0]} contexts ({time.perf_counter() - started:.0f} s)", highlight=False)
 
-    matrices = logprob_matrices(contexts, full, scorer, tick)
+    matrices, own, prior = score(contexts, full, scorer, args.contrastive, tick)
     full_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    if part:
-        matrices.update(logprob_matrices(contexts[:lm_n], part, scorer, tick))
+    more = score(contexts[:lm_n], part, scorer, args.contrastive, tick)
+    for mine, extra in zip((matrices, own, prior), more, strict=True):
+        mine.update(extra)  # type: ignore[attr-defined]
     part_seconds = time.perf_counter() - started
-    rows = [row(k, len(outputs[k]), contexts, outputs[k], matrices[k], scorer, windows, questions, stats[k])
+    rows = [row(k, len(outputs[k]), contexts, outputs[k], matrices[k], own[k], prior[k], scorer, windows, questions, stats[k])
             for k in backends]
     at_m = []
     if part and lm_n < n:
-        at_m = [row(k, lm_n, contexts, outputs[k], matrices[k], scorer, windows, questions, stats[k]) for k in backends]
-    return {"set": label, "path": str(path), "window_size": size, "max_window_tokens": cap, "windows": n, "lm_windows": lm_n,
+        at_m = [row(k, lm_n, contexts, outputs[k], matrices[k], own[k], prior[k], scorer, windows, questions, stats[k])
+                for k in backends]
+    return {"set": label, "path": str(path), "window_size": size, "max_window_tokens": cap,
+            "windows_in_file": counts["in_file"], "windows_eligible": counts["eligible"], "windows": n,
+            "lm_windows": lm_n, "contrastive": args.contrastive,
             "score_seconds": round(full_seconds, 1), "lm_score_seconds": round(part_seconds, 1),
             "results": rows, "results_at_lm_windows": at_m}
 
 
 def table(result: dict[str, Any], key: str, n: int) -> Table:
     t = Table(title=f"{result['set']}: I(X;Z) at N={n}, window {result['window_size']} events")
-    for c in ("compressor", "N", "MI bits [95% CI]", "log N", "bits/out tok", "out tok", "content recall", "answer recall"):
+    for c in ("compressor", "N", "MI bits [95% CI]", "log N", "prior gain bits [95% CI]", "gain bits/out tok",
+              "out tok", "content recall", "answer recall"):
         t.add_column(c, justify="left" if c == "compressor" else "right")
     for r in result[key]:
         fmt = (lambda v: "-" if v is None else f"{v:.3f}")  # noqa: E731
-        t.add_row(r["compressor"], str(r["n"]), f"{r['mi_bits']:.2f} [{r['ci_low_bits']:.2f}, {r['ci_high_bits']:.2f}]",
-                  f"{r['log_n_bits']:.2f}", f"{r['bits_per_output_token']:.4f}", f"{r['output_tokens']:.0f}",
+        mi = "-" if r["mi_bits"] is None else f"{r['mi_bits']:.2f} [{r['ci_low_bits']:.2f}, {r['ci_high_bits']:.2f}]"
+        gain = f"{r['prior_gain_bits']:.1f} [{r['prior_gain_ci_low_bits']:.1f}, {r['prior_gain_ci_high_bits']:.1f}]"
+        t.add_row(r["compressor"], str(r["n"]), mi, f"{r['log_n_bits']:.2f}", gain,
+                  f"{r['prior_gain_bits_per_output_token']:.3f}", f"{r['output_tokens']:.0f}",
                   fmt(r["content_recall"]), fmt(r["answer_token_recall"]))
     return t
 
@@ -178,16 +226,31 @@ def ranks(rows: list[dict[str, Any]], key: str) -> list[str]:
 
 
 def agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The compressors ordered by MI and by each recall, and Kendall's tau between them."""
+    """The compressors ordered by each estimate and by each recall, and Kendall's tau between them."""
     from scipy.stats import kendalltau
 
     # estimates at the log N bound (or otherwise equal) do not rank: say so rather than list input order
-    separated = len({r["mi_bits"] for r in rows}) > 1 and not all(r["saturated"] for r in rows)
-    out: dict[str, Any] = {"mi_separates": separated, "by_mi": ranks(rows, "mi_bits") if separated else None}
+    contrastive = all(r["mi_bits"] is not None for r in rows)
+    separated = contrastive and len({r["mi_bits"] for r in rows}) > 1 and not all(r["saturated"] for r in rows)
+    out: dict[str, Any] = {"mi_separates": separated if contrastive else None,
+                           "by_mi": ranks(rows, "mi_bits") if separated else None,
+                           "by_prior_gain": ranks(rows, "prior_gain_bits")}
+    # each compressor against the next in the prior-gain order, window by window
+    ordered = sorted(rows, key=lambda r: -r["prior_gain_bits"])
+    out["prior_gain_paired"] = [
+        dict(zip(("better", "worse", "mean_bits", "ci_low_bits", "ci_high_bits"), (a["compressor"], b["compressor"], *(
+            round(v, 2) for v in paired_difference(a["prior_gain_per_window_bits"], b["prior_gain_per_window_bits"])
+        )), strict=True))
+        for a, b in itertools.pairwise(ordered)
+    ]
     for key in ("content_recall", "answer_token_recall"):
         out[f"by_{key}"] = ranks(rows, key)
-        tau = kendalltau([r["mi_bits"] for r in rows], [r[key] or 0.0 for r in rows]).statistic
-        out[f"kendall_tau_mi_{key}"] = None if tau != tau else round(float(tau), 3)
+        for estimate, label in (("mi_bits", "mi"), ("prior_gain_bits", "prior_gain")):
+            if estimate == "mi_bits" and not contrastive:
+                out[f"kendall_tau_{label}_{key}"] = None
+                continue
+            tau = kendalltau([r[estimate] for r in rows], [r[key] or 0.0 for r in rows]).statistic
+            out[f"kendall_tau_{label}_{key}"] = None if tau != tau else round(float(tau), 3)
     return out
 
 
@@ -205,6 +268,8 @@ def main() -> None:
                         metavar="NAME=TOKENS", help="draw one set's windows only among those of at most TOKENS tokens")
     parser.add_argument("--window-overlap", type=int, default=0, help="overlap events (shown, not compressed; not scored)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-contrastive", dest="contrastive", action="store_false",
+                        help="only the prior gain (2N scorings), not the N x N contrastive estimate")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--batch-tokens", type=int, default=None, help="tokens per scoring decode (256 was fastest on 2 CPU cores)")
     parser.add_argument("--scorer-context", type=int, default=4096, help="proxy context: prompt + longest output")

@@ -11,7 +11,7 @@ import pytest
 from compressors.lm.batch_scoring import BatchedContinuationScorer
 from compressors.lm.models import packaged_gguf
 from compressors.lm.scoring import LlamaCppScorer, TransformersScorer
-from compressors.mi import estimate_mi
+from compressors.mi import estimate_mi, own_and_prior_logprobs, prior_gain
 
 pytestmark = pytest.mark.slow
 
@@ -105,6 +105,22 @@ def test_toy_batches_with_known_answers(scorer: LlamaCppScorer) -> None:
 
     same = estimate_mi(contexts, ["Someone listed some words."] * 4, scorer)  # the same z for all: nothing
     assert same.nats == 0.0 and same.bits_per_output_token == 0.0
+
+
+def test_the_prior_gain_separates_a_copy_a_summary_and_an_unrelated_text(scorer: LlamaCppScorer) -> None:
+    contexts = [CONTEXT, "The build failed because the disk on ci-runner-3 was full."]
+    outputs = {
+        "copy": contexts,
+        "summary": [COMPRESSION, "ci-runner-3 ran out of disk."],
+        "unrelated": ["The weather in Lisbon was mild.", "Bob prefers green tea."],
+    }
+    own, prior = own_and_prior_logprobs(contexts, outputs, scorer)
+    gains = {k: prior_gain(own[k], prior[k], [len(scorer.text_tokens(z)) for z in outputs[k]]) for k in outputs}
+    # own[i] is the same number the N x N pass puts on its diagonal
+    assert own["summary"][0] == pytest.approx(scorer.continuation_logprobs(scorer.prompt_tokens(CONTEXT), [scorer.text_tokens(COMPRESSION)])[0], abs=0.5)
+    assert gains["copy"].bits > gains["summary"].bits > 5 > gains["unrelated"].bits
+    assert abs(gains["unrelated"].bits) < 5  # no more likely with its window than without
+    assert gains["copy"].ci_low_bits <= gains["copy"].bits <= gains["copy"].ci_high_bits
 
 
 def test_transformers_proxy_agrees_with_llama_cpp_on_the_same_gguf(scorer: LlamaCppScorer) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from compressors.lm.scoring import fit_prompt, log_softmax_rows, token_logprob_sum
-from compressors.mi import mi_from_logprobs
+from compressors.mi import mi_from_logprobs, paired_difference, prior_gain
 
 
 def test_identical_compressions_carry_nothing() -> None:
@@ -64,3 +65,20 @@ def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_windows() ->
     assert np.subtract(*bootstrap_interval(large)[::-1]) < np.subtract(*bootstrap_interval(small)[::-1])
     assert bootstrap_interval([-1.0, -2.0]) == (0.0, 0.0)  # clipped like the estimate
     assert bootstrap_interval([0.5]) == (0.5, 0.5)
+
+
+def test_prior_gain_is_the_mean_log_ratio_in_bits_and_is_not_clipped() -> None:
+    own, prior = [-10.0, -20.0, -5.0], [-10.0 - math.log(2) * 8, -20.0 - math.log(2) * 4, -5.0 + math.log(2) * 3]
+    gain = prior_gain(own, prior, [4, 4, 4])
+    assert gain.per_item_bits == [pytest.approx(8.0), pytest.approx(4.0), pytest.approx(-3.0)]
+    assert gain.bits == pytest.approx(3.0) and gain.bits_per_output_token == pytest.approx(0.75)
+    assert gain.ci_low_bits <= gain.bits <= gain.ci_high_bits
+    assert prior_gain([], [], []).bits == 0.0
+
+
+def test_a_paired_difference_is_tighter_than_the_spread_of_windows() -> None:
+    rng = np.random.default_rng(2)
+    windows = rng.normal(500, 200, size=64)  # windows differ a lot; one compressor keeps 10 bits more of each
+    mean, low, high = paired_difference(windows + 10 + rng.normal(0, 2, size=64), windows)
+    assert low <= mean <= high and low > 9 and high < 11
+    assert paired_difference([], []) == (0.0, 0.0, 0.0)
