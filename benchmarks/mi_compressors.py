@@ -254,6 +254,12 @@ def agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def name_and_number(spec: str) -> tuple[str, int]:
+    """NAME=NUMBER, as --window and --max-tokens take it."""
+    name, _, number = spec.partition("=")
+    return name, int(number)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", action="append", dest="sets", required=True, metavar="NAME=PATH",
@@ -262,9 +268,9 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=64, help="windows N per set")
     parser.add_argument("--lm-windows", type=int, default=None, help="LM compressors only on the first M of them")
     parser.add_argument("--window-size", type=int, default=Settings().window_size)
-    parser.add_argument("--window", action="append", default=[], type=lambda s: (s.split("=")[0], int(s.split("=")[1])),
+    parser.add_argument("--window", action="append", default=[], type=name_and_number,
                         dest="windows", metavar="NAME=EVENTS", help="window size for one set")
-    parser.add_argument("--max-tokens", action="append", default=[], type=lambda s: (s.split("=")[0], int(s.split("=")[1])),
+    parser.add_argument("--max-tokens", action="append", default=[], type=name_and_number,
                         metavar="NAME=TOKENS", help="draw one set's windows only among those of at most TOKENS tokens")
     parser.add_argument("--window-overlap", type=int, default=0, help="overlap events (shown, not compressed; not scored)")
     parser.add_argument("--seed", type=int, default=0)
