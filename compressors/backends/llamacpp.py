@@ -26,7 +26,7 @@ from compressors.lm.batch_generation import BatchedGenerator, GenerationOutcome,
 from compressors.lm.client import Generation, Messages
 from compressors.lm.compressor import LMCompressor, RepetitionGuard, Usage
 from compressors.lm.models import DEFAULT_CONTEXT_TOKENS, DEFAULT_SEQUENCES, gguf_path, load_llama, model_label
-from compressors.lm.output import parse_answer
+from compressors.lm.output import MAX_TEXT_CHARS, parse_answer
 from compressors.prompts import compression as prompt
 from compressors.prompts.compression import schema_events, unit_schema
 from memory_service.domain import CompressionWindow
@@ -79,8 +79,11 @@ def is_units_schema(schema: dict[str, Any]) -> bool:
 
 
 def guard_for(schema: dict[str, Any]) -> RepetitionGuard | None:
-    # Only a units answer can loop on repeated units; other schemas (judgements) are short.
-    return RepetitionGuard(max_units=2 * schema_events(schema)) if is_units_schema(schema) else None
+    # Only a units answer can loop on repeated units; other schemas (judgements) are short. A text
+    # is cut to MAX_TEXT_CHARS when parsed, so what the model writes past that is not generated.
+    if not is_units_schema(schema):
+        return None
+    return RepetitionGuard(max_units=2 * schema_events(schema), max_text_chars=MAX_TEXT_CHARS)
 
 
 class LlamaCppCompressor(LMCompressor):

@@ -2,9 +2,11 @@
 
 A second llama.cpp context on the `Llama`'s model with `sequences` KV streams (not unified:
 each sequence attends over its own cells only, so a step costs the same attention as one
-sequence alone). The prompts' shared prefix (system prompt and worked example) is decoded
-once, copied into every stream, and kept there between calls: a finished sequence is cut
-back to the prefix (`llama_memory_seq_rm`), so a later prompt only evaluates its own tail.
+sequence alone) and flash attention (on two CPU cores it evaluated prompts 1.4x faster: 306
+against 222 tokens/s over the windows of 128 LoCoMo turns). The prompts' shared prefix
+(system prompt and worked example) is decoded once, copied into every stream, and kept
+there between calls: a finished sequence is cut back to the prefix (`llama_memory_seq_rm`),
+so a later prompt only evaluates its own tail.
 
 Each step decodes one token for every live sequence in one batch; each sequence samples
 from its row with its own grammar (`GreedyGrammarSampler`). A new request takes a slot as
@@ -27,6 +29,7 @@ from compressors.lm.client import GenerationTimeout
 from compressors.lm.grammar_sampling import GreedyGrammarSampler
 
 BATCH_TOKENS = 512
+STOP_CHECK_TOKENS = 8  # a request's stop test also runs every this many tokens (a string that runs on)
 
 
 @dataclass
@@ -35,7 +38,8 @@ class GenerationRequest:
     grammar: str
     max_tokens: int
     timeout_s: float
-    # called with the text so far whenever a piece holds "}" or a quote; True stops (the answer is kept)
+    # called with the text so far whenever a piece holds "}" or a quote, and every STOP_CHECK_TOKENS
+    # tokens; True stops (the answer is kept)
     stop: Callable[[str], bool] | None = None
 
 
@@ -89,6 +93,7 @@ class BatchedGenerator:
         params.n_ubatch = BATCH_TOKENS
         params.n_seq_max = self.sequences
         params.kv_unified = False
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
         self._ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
         self._batch = _internals.LlamaBatch(n_tokens=BATCH_TOKENS, embd=0, n_seq_max=1, verbose=False)
         self._memory = llama_cpp.llama_get_memory(self._ctx.ctx)
@@ -200,7 +205,8 @@ class BatchedGenerator:
         live.outcome.completion_tokens += 1
         live.last = token
         request = live.request
-        if request.stop is not None and (b"}" in piece or b'"' in piece) and request.stop(b"".join(live.pieces).decode("utf-8", errors="ignore")):
+        checkpoint = b"}" in piece or b'"' in piece or live.outcome.completion_tokens % STOP_CHECK_TOKENS == 0
+        if request.stop is not None and checkpoint and request.stop(b"".join(live.pieces).decode("utf-8", errors="ignore")):
             return True
         if live.outcome.completion_tokens >= request.max_tokens or live.position + 1 >= self.context_tokens:
             return True

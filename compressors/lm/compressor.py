@@ -63,6 +63,8 @@ class Usage:
 # A unit's "text" value (a JSON string, closed); inside a string quotes are escaped, so this
 # does not match there.
 _TEXT_VALUE = re.compile(r'"text"\s*:\s*"((?:[^"\\]|\\.)*)"')
+# The text of the unit being written, still open at the end of the answer.
+_OPEN_TEXT = re.compile(r'"text"\s*:\s*"((?:[^"\\]|\\.)*)\Z')
 
 
 def _same_text(text: str) -> str:
@@ -70,20 +72,33 @@ def _same_text(text: str) -> str:
 
 
 class RepetitionGuard:
-    """Tells a streaming backend to stop once the model starts repeating units (small models loop).
+    """Tells a streaming backend to stop once the model starts repeating units or runs on (small models loop).
 
-    Feed it the answer so far whenever a chunk closes an object or a string. It stops when a
-    complete unit repeats an earlier one's text, or as soon as the text of the unit being
-    written does (the rest of that unit would be dropped as a duplicate anyway, so it need not
-    be generated). What was complete before the repeat is kept (`parse_answer` salvages it).
+    Feed it the answer so far whenever a chunk closes an object or a string, and every few
+    tokens. It stops when a complete unit repeats an earlier one's text, as soon as the text
+    of the unit being written does (the rest of that unit would be dropped as a duplicate
+    anyway, so it need not be generated), or once that text is past `max_text_chars` (a note
+    is one short sentence; a small model that keeps going is copying the log or rambling,
+    and grounding rejects such text). What was complete before is kept (`parse_answer`
+    salvages it).
     """
 
-    def __init__(self, max_units: int) -> None:
+    def __init__(self, max_units: int, max_text_chars: int | None = None) -> None:
         self.max_units = max_units
+        self.max_text_chars = max_text_chars
         self._complete = 0
         self._texts: set[str] = set()
 
+    def _runs_on(self, answer: str) -> bool:
+        if self.max_text_chars is None:
+            return False
+        start = answer.rfind('"text"')
+        open_text = _OPEN_TEXT.search(answer, start) if start >= 0 else None
+        return open_text is not None and len(open_text.group(1)) > self.max_text_chars
+
     def should_stop(self, answer: str) -> bool:
+        if self._runs_on(answer):
+            return True
         units = salvage_units(answer)
         if len(units) != self._complete:
             self._complete = len(units)

@@ -101,12 +101,38 @@ def json_text(raw: str) -> str:
 _UNITS_ARRAY = re.compile(r'"units"\s*:\s*\[|^\s*\[')
 
 
-def salvage_objects(raw: str) -> list[Any]:
-    """The complete items at the start of a cut-off units array (max_tokens, timeout, loop stop)."""
+# A unit cut off inside its text: its sources, and the text written so far.
+_OPEN_UNIT = re.compile(r'\{\s*"source"\s*:\s*(\[[^\]]*\])\s*,\s*"text"\s*:\s*"((?:[^"\\]|\\.)*)\\?\Z')
+_CUT_ESCAPE = re.compile(r"\\u[0-9a-fA-F]{0,3}\Z")  # "\u00" at the cut
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+
+
+def open_unit(raw: str) -> dict[str, Any] | None:
+    """The unit `raw` ends inside, its text kept up to its last full sentence (None without one).
+
+    A stop in the middle of a text (the run-on guard, max_tokens, a timeout) still leaves
+    the sentences before it, which grounding checks like any other text; `kind` is unknown."""
+    m = _OPEN_UNIT.match(raw)
+    if m is None:
+        return None
+    try:
+        source = json.loads(m.group(1))
+        text = json.loads(f'"{_CUT_ESCAPE.sub("", m.group(2))}"', strict=False)
+    except ValueError:
+        return None
+    ends = [e.end() for e in _SENTENCE_END.finditer(text)]
+    if not ends:
+        return None
+    return {"source": source, "text": text[: ends[-1]], "kind": "fact"}
+
+
+def salvage_objects(raw: str, open_tail: bool = False) -> list[Any]:
+    """The complete items at the start of a cut-off units array (max_tokens, timeout, loop stop);
+    `open_tail`: and the unit it was cut inside, to its last full sentence (`open_unit`)."""
     m = _UNITS_ARRAY.search(raw)
     if m is None:
         return []
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(strict=False)
     items: list[Any] = []
     pos = m.end()
     while True:
@@ -117,13 +143,14 @@ def salvage_objects(raw: str) -> list[Any]:
         try:
             item, pos = decoder.raw_decode(raw, pos)
         except json.JSONDecodeError:
-            return items
+            tail = open_unit(raw[pos:]) if open_tail else None
+            return items + [tail] if tail is not None else items
         items.append(item)
 
 
-def salvage_units(raw: str) -> list[LMUnit]:
+def salvage_units(raw: str, open_tail: bool = False) -> list[LMUnit]:
     units = []
-    for item in salvage_objects(raw):
+    for item in salvage_objects(raw, open_tail):
         try:
             units.append(LMUnit.model_validate(item))
         except ValidationError:
@@ -136,9 +163,10 @@ def parse_answer(raw: str) -> list[LMUnit]:
     if not raw or not raw.strip():
         raise InvalidOutput("the answer is empty")
     try:
-        data = json.loads(json_text(raw))
+        # strict=False: a raw newline or tab inside a string (grammars allow them) is kept, not fatal
+        data = json.loads(json_text(raw), strict=False)
     except json.JSONDecodeError as exc:
-        salvaged = salvage_units(_FENCE.sub("", raw.strip()))
+        salvaged = salvage_units(_FENCE.sub("", raw.strip()), open_tail=True)
         if salvaged:
             return salvaged
         raise InvalidOutput(f"the answer is not valid JSON: {exc}") from None

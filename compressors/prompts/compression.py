@@ -17,12 +17,12 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from compressors.lm.output import KINDS, MAX_LIST_ITEMS
+from compressors.lm.output import KINDS
 from compressors.text.dates import format_day, resolve_relative_dates
 from compressors.text.tokens import count_tokens
 from memory_service.domain import CompressionWindow, Event, MemoryUnit
 
-VERSION = "3"
+VERSION = "4"
 MAX_EVENT_CHARS = 1200
 MAX_RECENT_UNITS = 8
 MAX_RECENT_CHARS = 200
@@ -37,8 +37,7 @@ Each note restates facts from the numbered events as one short sentence that mak
 - "source" lists the numbers of the events the note restates, and nothing else;
 - kind is one of fact, event, preference, procedure (tool calls, steps), summary;
 - skip greetings and small talk; do not repeat the already known notes.
-Answer with compact JSON only: {"units":[{"source":[1],"text":"...","kind":"...","event_time":"YYYY-MM-DD","persons":[...],"entities":[...],"keywords":[...],"location":"...","topic":"..."}]}
-(event_time, persons, entities, keywords, location and topic may be left out when unknown)"""
+Answer with compact JSON only: {"units":[{"source":[1],"text":"...","kind":"..."}]}"""
 
 EXAMPLE_EVENTS = """Events:
 3 June 2024:
@@ -58,23 +57,16 @@ EXAMPLE_ANSWER = json.dumps(
                 "source": [1],
                 "text": "Dana moved to Porto on 1 June 2024; Dana's new flat is on Rua Alegre.",
                 "kind": "event",
-                "event_time": "2024-06-01",
-                "persons": ["Dana"],
-                "topic": "moving",
             },
             {
                 "source": [2, 3],
                 "text": "Dana's commute in Porto takes 25 minutes by metro.",
                 "kind": "fact",
-                "persons": ["Dana"],
-                "topic": "commute",
             },
             {
                 "source": [3],
                 "text": "Dana loves the tiles in Porto.",
                 "kind": "preference",
-                "persons": ["Dana"],
-                "topic": "likes",
             },
         ]
     },
@@ -181,17 +173,19 @@ def unit_schema(n_events: int) -> dict[str, Any]:
     """JSON schema of the answer for a window of `n_events` events, numbered from 1.
 
     `source` may only hold numbers of the window's events, so a grammar-constrained
-    model cannot cite anything else. Only text, kind and source are required: a
-    small model may leave the other fields out and they are filled from the text.
+    model cannot cite anything else. The answer holds only what a model must decide
+    (which events, what they say, what kind of note): persons, entities, keywords,
+    location and the event time are read off the text and its sources by grounding, so
+    generating them only costs tokens (a third of SmolLM2's output when they were
+    allowed; a small model copies them from the example).
     """
     # No maxLength: llama.cpp's converter unrolls it into a huge, slow grammar (max_tokens bounds length).
-    strings = {"type": "array", "items": {"type": "string"}, "maxItems": MAX_LIST_ITEMS}
-    optional_string = {"anyOf": [{"type": "string"}, {"type": "null"}]}
     return {
         "type": "object",
         "properties": {
             "units": {
                 "type": "array",
+                "minItems": 1,
                 "maxItems": 2 * n_events,
                 "items": {
                     "type": "object",
@@ -205,12 +199,6 @@ def unit_schema(n_events: int) -> dict[str, Any]:
                         },
                         "text": {"type": "string", "minLength": 8},
                         "kind": {"enum": list(KINDS)},
-                        "event_time": {"anyOf": [{"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}, {"type": "null"}]},
-                        "persons": strings,
-                        "entities": strings,
-                        "keywords": strings,
-                        "location": optional_string,
-                        "topic": optional_string,
                     },
                     "required": ["source", "text", "kind"],
                 },

@@ -128,7 +128,7 @@ class CompressionPipeline:
         compressor: Compressor,
         embedder: Embedder,
         window_size: int = 8,
-        window_overlap: int = 2,
+        window_overlap: int = 0,
         windows_per_batch: int = 16,
         events_per_round: int = 512,
         use_cache: bool = True,

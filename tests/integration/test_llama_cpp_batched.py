@@ -151,3 +151,23 @@ def test_each_batched_window_has_its_own_span(llama: LlamaCppCompressor, monkeyp
     lm_spans = by_name["compress.lm"]
     assert lm_spans[0].parent.span_id == round_span.context.span_id and lm_spans[0].attributes["windows"] == 3
     assert compress_window.fallback is None
+
+
+def test_a_text_that_runs_on_is_cut_within_a_few_tokens(llama: LlamaCppCompressor) -> None:
+    from compressors.lm.batch_generation import STOP_CHECK_TOKENS
+    from compressors.lm.compressor import RepetitionGuard
+
+    w = window(1, LINES[1])
+    schema = unit_schema(len(w.events))
+    cap = 12
+    guard = RepetitionGuard(max_units=6, max_text_chars=cap)
+    request = GenerationRequest(llama.prompt_tokens(prompt.messages(w)), schema_grammar(json.dumps(schema), compact=True),
+                                200, 600, guard.should_stop)
+    outcome = llama.generator.generate([request])[0]
+    assert outcome.error is None
+    # stopped inside the first unit's text: no quote closes it, so only the every-few-tokens check can see it
+    opened = outcome.text.index('"text":"') + len('"text":"')
+    written = outcome.text[opened:]
+    assert '"' not in written and cap < len(written)
+    # ~20 tokens up to the text ({"units":[{"source":[1,2,3],"text":"), a token a character at most, then one check's wait
+    assert outcome.completion_tokens <= 20 + cap + STOP_CHECK_TOKENS

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from memory_service.domain import EventIn, Scope
+from compressors.extractive import ExtractiveCompressor
+from memory_service.domain import CompressionWindow, EventIn, MemoryUnitDraft, Scope
 from memory_service.service import MemoryService
 from memory_service.settings import Settings
 from memory_service.tokens import count_tokens
@@ -46,6 +47,41 @@ async def service(settings: Settings, embedder):
     service = await MemoryService.open(settings, embedder=embedder)
     yield service
     await service.close()
+
+
+class RecordingExtractive(ExtractiveCompressor):
+    """The real extractive compressor, keeping every window it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.windows: list[CompressionWindow] = []
+
+    def compress(self, window: CompressionWindow) -> list[MemoryUnitDraft]:
+        self.windows.append(window)
+        return super().compress(window)
+
+
+async def test_a_later_ingest_shows_its_first_window_the_scopes_last_compressed_events(settings: Settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    # window_overlap is 0 by default; a larger LM may be shown earlier events, also across ingests
+    compressor = RecordingExtractive()
+    service = await MemoryService.open(settings.model_copy(update={"window_size": 3, "window_overlap": 2}),
+                                       embedder=embedder, compressor=compressor)
+    try:
+        events = conversation()
+        await service.ingest(events[:4], wait=True)
+        await service.ingest(events[4:], wait=True)
+    finally:
+        await service.close()
+
+    def ids(window_events: list) -> list[str]:  # type: ignore[type-arg]
+        return [e.event_id for e in window_events]
+
+    shown = [(ids(w.events), ids(w.context_events)) for w in compressor.windows]
+    assert shown == [
+        (["c1/D1:1", "c1/D1:2", "c1/D1:3"], []),
+        (["c1/D1:4"], ["c1/D1:2", "c1/D1:3"]),
+        (["c1/D1:5", "c1/D1:6", "c1/D1:7"], ["c1/D1:3", "c1/D1:4"]),  # from the store: the first ingest's last two
+    ]
 
 
 async def test_ingest_wait_then_context_finds_the_right_unit(service: MemoryService) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from compressors.base import ProducedDraft
 from compressors.cache_key import CacheIdentity, decode, encode, window_key
-from compressors.lm.output import InvalidOutput, parse_answer, to_draft
+from compressors.lm.output import InvalidOutput, parse_answer, salvage_units, to_draft
 from compressors.prompts.compression import schema_events, unit_schema
 from memory_service.domain import CompressionWindow, Event, MemoryUnitDraft
 
@@ -30,8 +30,16 @@ def test_schema_only_allows_the_window_event_numbers() -> None:
     item = schema["properties"]["units"]["items"]
     assert item["properties"]["source"]["items"]["enum"] == [1, 2, 3]
     assert item["required"] == ["source", "text", "kind"]
+    assert set(item["properties"]) == {"source", "text", "kind"}  # nothing a grammar-bound model must spend tokens on
     assert schema_events(schema) == 3
     assert set(item["properties"]["kind"]["enum"]) == {"fact", "event", "preference", "procedure", "summary"}
+
+
+def test_parse_keeps_a_raw_newline_inside_a_text() -> None:
+    # grammars allow control characters in strings; strict JSON would reject the whole answer
+    raw = '{"units":[{"source":[1],"text":"Ann likes\ntea.","kind":"fact"},{"source":[1],"text":"Bo\tsings'
+    assert [u.text for u in parse_answer(raw)] == ["Ann likes tea."]
+    assert [u.text for u in parse_answer(raw + '.","kind":"fact"}]}')] == ["Ann likes tea.", "Bo sings."]
 
 
 def test_parse_accepts_fences_lists_and_lenient_fields() -> None:
@@ -96,3 +104,24 @@ def test_repetition_guard_stops_once_a_units_text_repeats_before_the_unit_is_wri
     # a complete repeat, and too many units, stop as before
     assert RepetitionGuard(max_units=6).should_stop(first + ',{"source":[2],"text":"Ann likes \\"green\\" tea.","kind":"fact"}')
     assert RepetitionGuard(max_units=1).should_stop(first + ',{"source":[2],"text":"Bo drinks coffee.","kind":"fact"}')
+
+
+def test_repetition_guard_stops_a_text_that_runs_on() -> None:
+    from compressors.lm.compressor import RepetitionGuard
+
+    first = '{"units":[{"source":[1],"text":"Ann likes \\"green\\" tea.","kind":"fact"}'
+    guard = RepetitionGuard(max_units=6, max_text_chars=30)
+    assert not guard.should_stop(first + ',{"source":[2],"text":"Bo drinks coffee')
+    assert guard.should_stop(first + ',{"source":[2],"text":"Bo drinks coffee at noon and at night')
+    # a closed text is the model's own: only the one still being written is cut
+    closed = first + ',{"source":[2],"text":"Bo drinks coffee at noon and at night.","kind":"fact"}'
+    assert not RepetitionGuard(max_units=6, max_text_chars=30).should_stop(closed)
+    assert not RepetitionGuard(max_units=6).should_stop(closed[:-20])  # no cap by default
+    # the cut unit keeps its full sentences, if it has any (the guard counts complete units only)
+    assert [u.text for u in parse_answer(first + ',{"source":[2],"text":"Bo drinks coffee at noon and')] == ['Ann likes "green" tea.']
+    cut = first + ',{"source":[2,3],"text":"Bo drinks coffee. At noon he \\"rests\\"! And then'
+    units = parse_answer(cut)
+    assert [(u.text, u.source, u.kind) for u in units[1:]] == [('Bo drinks coffee. At noon he "rests"!', [2, 3], "fact")]
+    assert len(salvage_units(cut)) == 1
+    assert len(parse_answer('{"units":[{"source":[1],"text":"Bo sings. \\u00')) == 1  # a cut escape: the sentence before
+    assert parse_answer('{"units":[{"source":[1],"text":"29 January 2023:","kind":"event"}]}')  # complete units are as written
