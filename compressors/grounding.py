@@ -307,6 +307,27 @@ def restated_events(text: str, cited: Sequence[Event], names: Sequence[str]) -> 
     return kept or list(cited)
 
 
+# Share of an event's content words (by stem) a text must hold to stand in for the event.
+CARRIED_SHARE = 0.7
+
+
+def carried_events(text: str, cited: Sequence[Event], share: float = CARRIED_SHARE) -> list[Event]:
+    """The cited events whose content `text` carries: at least `share` of each one's content words.
+
+    Grounding asks whether what a text says is supported; this asks the converse, whether
+    the text says what the event said. A grounded note that restates one detail of three
+    turns cites all three, and without this check it replaced their extractive units
+    and lost the rest of their content (LoCoMo conv-30 content recall 0.737 -> 0.638 when
+    prompt 4 got SmolLM2's notes accepted more often)."""
+    said = {_stem(w) for w in content_words(text)}
+    carried = []
+    for event in cited:
+        own = {_stem(w) for w in content_words(event.full_text())}
+        if len(own & said) >= share * len(own):
+            carried.append(event)
+    return carried
+
+
 def ground(draft: MemoryUnitDraft, window_events: Sequence[Event], window_names: Sequence[str]) -> Verdict:
     """Check (and where possible repair) one LM draft against the events it cites."""
     by_id = {e.event_id: e for e in window_events}

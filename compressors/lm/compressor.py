@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from compressors.base import ProducedDraft, WindowResult, tracer
 from compressors.cache_key import CacheIdentity
 from compressors.extractive import ExtractiveCompressor
-from compressors.grounding import ground
+from compressors.grounding import carried_events, ground
 from compressors.lm.client import Generation, ModelClient
 from compressors.lm.output import InvalidOutput, LMUnit, parse_answer, salvage_units, to_draft
 from compressors.prompts import compression as prompt
@@ -220,7 +220,7 @@ class LMCompressor(ModelClient):
             return parse_answer(retry.text)
 
     def _assemble(self, window: CompressionWindow, units: list[LMUnit]) -> WindowResult:
-        """Grounded LM units, plus extractive units for every event no accepted unit restates."""
+        """Grounded LM units, plus extractive units for every event whose content no accepted unit carries."""
         event_ids = [e.event_id for e in window.events]
         names = window_names(window)
         accepted: list[MemoryUnitDraft] = []
@@ -242,7 +242,11 @@ class LMCompressor(ModelClient):
             if verdict.draft.kind in ("preference", "event"):
                 verdict.draft.importance = 0.7  # as the extractive compressor rates them
             accepted.append(verdict.draft)
-        covered = {i for d in accepted for i in d.source_event_ids}
+        # an event keeps its extractive unit unless an accepted unit carries its content
+        by_id = {e.event_id: e for e in window.events}
+        covered = {
+            e.event_id for d in accepted for e in carried_events(d.text, [by_id[i] for i in d.source_event_ids if i in by_id])
+        }
         extractive = [d for d in self.fallback.compress(window) if not covered.intersection(d.source_event_ids)]
         position = {event_id: i for i, event_id in enumerate(event_ids)}
         produced = [ProducedDraft(d, self.name, self.version) for d in accepted] + [

@@ -128,3 +128,24 @@ def test_cache_identity_changes_with_the_extractive_version() -> None:
     assert len(before.prompt_version) <= 32  # the cache table's column
     lm.fallback.version = "next"
     assert window_key(window(), lm.cache_identity) != window_key(window(), before)
+
+
+def test_an_event_keeps_its_extractive_unit_unless_an_accepted_unit_carries_its_content() -> None:
+    # grounded and citing both, but it restates e0 alone (4 of its 5 content words; 2 of e1's 4)
+    lm = Scripted(answer({"source": [1, 2], "text": "Priya asked to move the staging database to a new port.", "kind": "event"}))
+    result = lm.compress_window(window())
+    assert result.rejected == 0
+    by = [(u.compressor, u.draft.source_event_ids) for u in result.units]
+    assert ("extractive", ["e0"]) not in by  # carried: its extractive unit would only repeat it
+    assert ("extractive", ["e1"]) in by  # "Done, staging now listens on port 5433": not carried
+    assert by[0][0] == "scripted"
+
+
+def test_carried_events_need_most_of_an_events_content_words() -> None:
+    from compressors.grounding import carried_events
+
+    events = window().events
+    text = "Priya asked to move the staging database to a new port."
+    assert [e.event_id for e in carried_events(text, events)] == ["e0", "e2"]  # "Thanks!" has no content words
+    assert carried_events("Priya mentioned the database.", events[:1]) == []
+    assert [e.event_id for e in carried_events("Priya asked to move the staging database to port 5433.", events)] == ["e0", "e1", "e2"]
