@@ -177,7 +177,9 @@ def unit_schema(n_events: int) -> dict[str, Any]:
     (which events, what they say, what kind of note): persons, entities, keywords,
     location and the event time are read off the text and its sources by grounding, so
     generating them only costs tokens (a third of SmolLM2's output when they were
-    allowed; a small model copies them from the example).
+    allowed; a small model copies them from the example). At least one unit: with this
+    short example SmolLM2 otherwise answered `{"units":[]}` for short agent-log windows
+    (what the model gets wrong, grounding rejects and extractive units stand in for).
     """
     # No maxLength: llama.cpp's converter unrolls it into a huge, slow grammar (max_tokens bounds length).
     return {
