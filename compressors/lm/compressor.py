@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +22,7 @@ from compressors.cache_key import CacheIdentity
 from compressors.extractive import ExtractiveCompressor
 from compressors.grounding import carried_events, ground
 from compressors.lm.client import Generation, ModelClient
-from compressors.lm.output import InvalidOutput, LMUnit, parse_answer, salvage_units, to_draft
+from compressors.lm.output import OPEN_TEXT, TEXT_VALUE, InvalidOutput, LMUnit, parse_answer, salvage_units, to_draft
 from compressors.prompts import compression as prompt
 from compressors.prompts.compression import unit_schema
 from memory_service.domain import CompressionWindow, MemoryUnitDraft
@@ -60,12 +59,6 @@ class Usage:
         result.lm_calls = self.calls
 
 
-# A unit's "text" value (a JSON string, closed); inside a string quotes are escaped, so this
-# does not match there.
-_TEXT_VALUE = re.compile(r'"text"\s*:\s*"((?:[^"\\]|\\.)*)"')
-# The text of the unit being written, still open at the end of the answer.
-_OPEN_TEXT = re.compile(r'"text"\s*:\s*"((?:[^"\\]|\\.)*)\Z')
-
 
 def _same_text(text: str) -> str:
     return " ".join(text.lower().split())
@@ -93,7 +86,7 @@ class RepetitionGuard:
         if self.max_text_chars is None:
             return False
         start = answer.rfind('"text"')
-        open_text = _OPEN_TEXT.search(answer, start) if start >= 0 else None
+        open_text = OPEN_TEXT.search(answer, start) if start >= 0 else None
         return open_text is not None and len(open_text.group(1)) > self.max_text_chars
 
     def should_stop(self, answer: str) -> bool:
@@ -106,7 +99,7 @@ class RepetitionGuard:
             if len(units) > self.max_units or len(set(texts)) < len(texts):
                 return True
             self._texts = set(texts)
-        written = _TEXT_VALUE.findall(answer)
+        written = TEXT_VALUE.findall(answer)
         if len(written) <= self._complete:  # the unit being written has no complete text yet
             return False
         try:
@@ -245,7 +238,7 @@ class LMCompressor(ModelClient):
         # an event keeps its extractive unit unless an accepted unit carries its content
         by_id = {e.event_id: e for e in window.events}
         covered = {
-            e.event_id for d in accepted for e in carried_events(d.text, [by_id[i] for i in d.source_event_ids if i in by_id])
+            e.event_id for d in accepted for e in carried_events(d.text, [by_id[i] for i in d.source_event_ids])
         }
         extractive = [d for d in self.fallback.compress(window) if not covered.intersection(d.source_event_ids)]
         position = {event_id: i for i, event_id in enumerate(event_ids)}

@@ -101,8 +101,13 @@ def json_text(raw: str) -> str:
 _UNITS_ARRAY = re.compile(r'"units"\s*:\s*\[|^\s*\[')
 
 
+# The body of a JSON string, escapes kept (inside it a quote is escaped, so it cannot end early).
+_STRING_BODY = r'((?:[^"\\]|\\.)*)'
+# A unit's "text" value, closed; and one still open at the end of an answer (a cut escape aside).
+TEXT_VALUE = re.compile(r'"text"\s*:\s*"' + _STRING_BODY + '"')
+OPEN_TEXT = re.compile(r'"text"\s*:\s*"' + _STRING_BODY + r'\\?\Z')
 # A unit cut off inside its text: its sources, and the text written so far.
-_OPEN_UNIT = re.compile(r'\{\s*"source"\s*:\s*(\[[^\]]*\])\s*,\s*"text"\s*:\s*"((?:[^"\\]|\\.)*)\\?\Z')
+_OPEN_UNIT = re.compile(r'\{\s*"source"\s*:\s*(\[[^\]]*\])\s*,\s*' + OPEN_TEXT.pattern)
 _CUT_ESCAPE = re.compile(r"\\u[0-9a-fA-F]{0,3}\Z")  # "\u00" at the cut
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 
